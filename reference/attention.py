@@ -1,0 +1,32 @@
+"""Softmax, the causal mask and scaled dot-product attention."""
+
+import numpy as np
+
+
+def softmax(x, axis=-1):
+    """Softmax of x along `axis`, same shape as x; -inf entries get weight 0."""
+    # Subtract each row's own max (not the array's): exp then never overflows, and a row
+    # far below the others does not underflow to 0/0.
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def create_causal_mask(seq_len):
+    """Additive mask (seq_len, seq_len): 0.0 where key j <= query i, -inf where j > i."""
+    query = np.arange(seq_len)[:, None]  # (seq_len, 1): i, one per row
+    key = np.arange(seq_len)  # (seq_len,): j, one per column
+    return np.where(key > query, -np.inf, 0.0)  # (seq_len, seq_len)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    """q (..., Lq, d_k), k (..., Lk, d_k), v (..., Lk, d_v) -> (output (..., Lq, d_v), weights (..., Lq, Lk)).
+
+    `mask` is additive and broadcastable to (..., Lq, Lk).
+    """
+    d_k = q.shape[-1]
+    scores = q @ k.swapaxes(-1, -2) / np.sqrt(d_k)  # (..., Lq, Lk)
+    if mask is not None:
+        scores = scores + mask  # before softmax: -inf becomes weight 0
+    weights = softmax(scores)  # over the last axis: the keys
+    return weights @ v, weights  # (..., Lq, d_v), (..., Lq, Lk)

@@ -1,0 +1,21 @@
+"""Sinusoidal positional encoding and token embedding."""
+
+import numpy as np
+
+
+def positional_encoding(seq_len, d_model):
+    """(seq_len, d_model): PE[p, 2i] = sin(p / 10000^(2i/d_model)), PE[p, 2i+1] = cos(same angle)."""
+    position = np.arange(seq_len)[:, None]  # (seq_len, 1)
+    two_i = np.arange(0, d_model, 2)  # (d_model // 2,): the even feature indices 2i
+    angle = position / 10000 ** (two_i / d_model)  # (seq_len, d_model // 2)
+    pe = np.zeros((seq_len, d_model))
+    pe[:, 0::2] = np.sin(angle)  # even features
+    pe[:, 1::2] = np.cos(angle)  # odd features
+    return pe
+
+
+def embed(tokens, embedding):
+    """tokens (batch, seq) ints, embedding (vocab, d_model) -> (batch, seq, d_model)."""
+    seq = tokens.shape[1]
+    d_model = embedding.shape[1]
+    return embedding[tokens] + positional_encoding(seq, d_model)  # added, not concatenated

@@ -1,0 +1,1 @@
+"""The attention conformance suite: a pytest plugin and the tests it runs (docs/contract.md)."""
