@@ -41,8 +41,10 @@ class Call:
         function = impl.function(self.capability)
         before = _inputs(self)
         try:
-            result = function(*self.args, **self.kwargs)
-        except Exception as error:
+            result, error = function(*self.args, **self.kwargs), None
+        except Exception as raised:
+            result, error = None, raised
+        if error is not None:  # failed outside the except block, so no "during handling" chain
             # The traceback from the implementation's own frame down: where to look in its code.
             where = "".join(traceback.format_exception(type(error), error, error.__traceback__.tb_next))
             pytest.fail(f"{self}\n  raised {type(error).__name__}: {error}\n\n{where}", pytrace=False)

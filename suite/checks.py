@@ -21,6 +21,8 @@ def as_array(value, call, what):
     __tracebackhide__ = True
     try:
         array = np.asarray(value)
+        if array.dtype == object:  # None, a dict, ragged lists: numpy would keep them as objects
+            raise TypeError("numpy sees objects, not numbers")
         return array.astype(np.float64)
     except Exception as error:
         fail(call, what, [f"got {type(value).__name__}, which is not an array of numbers ({error})"])
@@ -47,11 +49,13 @@ def expect_close(got, expected, call, what, tol, look_alikes=None):
     close = np.isclose(got, expected, rtol=tol.rtol, atol=tol.atol)
     if close.all():
         return
-    diff = np.where(close, 0.0, np.nan_to_num(np.abs(got - expected), nan=np.inf, posinf=np.inf))
-    worst = np.unravel_index(np.argmax(diff), diff.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN, or inf against a finite value
+        excess = np.nan_to_num(np.abs(got - expected) / (tol.atol + tol.rtol * np.abs(expected)), nan=np.inf)
+    excess[close] = 0.0
+    worst = np.unravel_index(np.argmax(excess), excess.shape)
     details = [
-        f"max |got - expected| = {diff[worst]:.3g} at index {tuple(map(int, worst))}: "
-        f"got {got[worst]:.6g}, expected {expected[worst]:.6g}",
+        f"worst at index {tuple(map(int, worst))}: got {got[worst]:.6g}, expected {expected[worst]:.6g}, "
+        f"|difference| {abs(got[worst] - expected[worst]):.3g} = {excess[worst]:.3g} times the tolerance",
         f"{np.count_nonzero(~close)} of {close.size} values outside the tolerance {tol}",
     ]
     if not np.isfinite(got[~np.isinf(expected)]).all():

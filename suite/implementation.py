@@ -23,10 +23,14 @@ class Implementation:
     @property
     def file(self):
         """Where the implementation is defined, for the report header."""
+        target = self.target
+        if not (inspect.ismodule(target) or inspect.isclass(target) or inspect.isroutine(target)):
+            # An object (a SimpleNamespace, an instance): the module that defines it under its name.
+            target = importlib.import_module(self.name.partition(":")[0])
         try:
-            return inspect.getsourcefile(self.target) or "?"
-        except TypeError:  # an instance: name its class's file
-            return inspect.getsourcefile(type(self.target)) or "?"
+            return inspect.getsourcefile(target) or "?"
+        except TypeError:  # built in: no source file
+            return "?"
 
     def provides(self, capability):
         return callable(getattr(self.target, capability, None))
@@ -44,8 +48,8 @@ class Implementation:
 
 def load(name, strict=False):
     """Import `name` ("package.module" or "package.module:attr.sub") as an Implementation."""
-    module_name, _, attr_path = name.partition(":")
-    if not module_name or not all(part.isidentifier() for part in module_name.split(".")):
+    module_name, colon, attr_path = name.partition(":")
+    if not _is_dotted(module_name) or (colon and not _is_dotted(attr_path)):
         raise LoadError(f"{name!r} is not a module path: expected package.module or package.module:attribute")
     target = _import(name, module_name)
     for attr in attr_path.split(".") if attr_path else ():
@@ -56,6 +60,11 @@ def load(name, strict=False):
     if not any(implementation.provides(c) for c in CAPABILITIES):
         raise LoadError(f"{name!r} provides none of the contract's callables ({', '.join(CAPABILITIES)})")
     return implementation
+
+
+def _is_dotted(text):
+    """Whether text is a dotted name: identifiers joined by dots ("" is not)."""
+    return all(part.isidentifier() for part in text.split("."))
 
 
 def _import(name, module_name):

@@ -40,6 +40,7 @@ def test_decode_step_matches_the_full_causal_forward(impl, dtype, tol, batch, se
 
 
 def test_decode_step_agrees_with_its_own_causal_self_attention(impl, dtype, tol):
+    impl.function("decode_step")  # skips first if decode_step is missing, whatever else is there
     (x,) = draw(52, dtype, (2, 4, 8))
     params = draw_params(53, dtype, 8)
     full_call = Call("causal_self_attention", x, params, 2, seed=52)

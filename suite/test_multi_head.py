@@ -5,7 +5,7 @@ import pytest
 
 from suite import definitions
 from suite.cases import Call, draw, draw_params
-from suite.checks import as_array, expect, expect_close, expect_shape
+from suite.checks import as_array, expect_close, expect_shape, fail
 from suite.mistakes import CAUSAL_MASK_FORGOTTEN, HEAD_SIZE_HARD_CODED
 
 # (d_model, n_heads): 512 / 8 is the paper's; a hard-coded d_k = 64 passes there only
@@ -62,22 +62,47 @@ def test_causal_self_attention_matches_the_definition(impl, dtype, tol, d_model,
 @pytest.mark.conformance("causal_self_attention")
 def test_causal_self_attention_ignores_future_positions(impl, dtype, tol):
     x, params = _inputs(33, dtype, 2, 5, 8)
-    before = as_array(Call("causal_self_attention", x, params, 2, seed=33).run(impl), "causal_self_attention", "output")
+    first_call = Call("causal_self_attention", x, params, 2, seed=33)
+    before = as_array(first_call.run(impl), first_call, "output")
     for changed in range(1, 5):
         later = x.copy()
         later[:, changed] += 1  # change one position: no earlier output may move
         call = Call("causal_self_attention", later, params, 2, seed=33)
         after = as_array(call.run(impl), call, "output")
         moved = np.abs(after[:, :changed] - before[:, :changed]).max(axis=(0, 2))
-        first = int(np.argmax(moved > tol.atol)) if (moved > tol.atol).any() else None
-        expect(
-            first is None,
-            call,
-            f"outputs before position {changed} unchanged when x[:, {changed}] changes",
-            [f"output at position {first} moved by {moved.max():.3g} (tolerance {tol})"],
-            CAUSAL_MASK_FORGOTTEN.explain(f"output at position {first} changed when position {changed} changed; "
-                                          "is the causal mask added before the softmax?"),
-        )
+        if (moved > tol.atol).any():
+            first = int(np.argmax(moved > tol.atol))
+            fail(
+                call,
+                f"outputs before position {changed} unchanged when x[:, {changed}] changes",
+                [f"output at position {first} moved by {moved.max():.3g} (tolerance {tol})"],
+                _unmasked_diagnosis(impl, call, after, tol, f"output at position {first} changed when position {changed} changed"),
+            )
+
+
+def _unmasked_diagnosis(impl, call, got, tol, symptom):
+    """Causal mask forgotten, when got is attention without a mask and the implementation's own mask is right.
+
+    Other mistakes leak the future too (a softmax over queries, a mask zeroing weights after
+    it) but compute something else; a 1-D mask of zeros computes the same as no mask, so the
+    mask is named only when the implementation's create_causal_mask is seen to be right.
+    """
+    x, params, n_heads = call.args
+    unmasked = definitions.multi_head_attention(x, params, n_heads)
+    if not np.allclose(got, unmasked, rtol=tol.rtol, atol=tol.atol) or not _own_mask_is_right(impl, x.shape[1]):
+        return None
+    return CAUSAL_MASK_FORGOTTEN.explain(f"{symptom}, and the output is what attention with no mask computes")
+
+
+def _own_mask_is_right(impl, seq):
+    """Whether the implementation provides a create_causal_mask that gives the (seq, seq) causal mask."""
+    if not impl.provides("create_causal_mask"):
+        return False
+    try:
+        mask = np.asarray(impl.function("create_causal_mask")(seq), dtype=np.float64)
+    except Exception:
+        return False
+    return mask.shape == (seq, seq) and np.array_equal(mask, definitions.causal_mask(seq))
 
 
 @pytest.mark.conformance("causal_self_attention")

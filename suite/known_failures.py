@@ -1,0 +1,55 @@
+"""Known failures an adopter declares without editing the kit: `--impl-xfail=FILE`.
+
+One entry per line: a test, then why it fails; `#` starts a comment.
+
+    test_sdpa_matches_the_definition[4d-heads]   our kernel takes 3-D input only
+    test_softmax_is_stable_for_large_logits_and_rows_far_apart   fixed in 2.1
+
+A test is named by its function (all its cases), by its function with the case in brackets,
+or by the tail of its node id (`test_attention.py::test_sdpa_weights_sum_to_one_over_keys`).
+Each declared test is marked xfail(strict=True): an unexpected pass is reported as a failure,
+so a fixed bug cannot hide behind a stale entry. An entry that matches no test is warned about.
+"""
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Entry:
+    test: str
+    reason: str
+    line: int
+
+    def matches(self, item):
+        return self.test in (item.name, item.originalname) or item.nodeid.endswith(("::" + self.test, "/" + self.test))
+
+
+def read(text):
+    """The --impl-xfail option's type: the file's entries, or a readable error."""
+    path = Path(text)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read the known-failures file {text}: {error.strerror}") from None
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        test, _, reason = line.split("#")[0].strip().partition(" ")
+        if test:
+            entries.append(Entry(test, reason.strip() or "declared as a known failure", number))
+    return path, entries
+
+
+def mark(items, declared):
+    """Mark the declared tests xfail(strict=True); warn about entries that match nothing."""
+    path, entries = declared
+    for entry in entries:
+        matched = [item for item in items if entry.matches(item)]
+        for item in matched:
+            item.add_marker(pytest.mark.xfail(reason=f"{entry.reason} ({path}:{entry.line})", strict=True))
+        if not matched:
+            warnings.warn(pytest.PytestConfigWarning(f"{path}:{entry.line}: {entry.test!r} matches no test of the suite"))

@@ -1,0 +1,1 @@
+"""Maintenance tools of the kit, run from the repository root (python -m tools.<name>)."""
