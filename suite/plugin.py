@@ -140,11 +140,14 @@ class Conformance:
         counts = list(self.outcomes.get(capability, {}).values())
         if not counts:
             return "not run"
-        failed, xfailed = counts.count("failed"), counts.count("xfailed")
+        failed = counts.count("failed")
         if failed:
             return f"fails {failed} of {len(counts)} checks"
-        known = f", {xfailed} known failures declared" if xfailed else ""
-        return f"conforms ({counts.count('passed')} of {len(counts)} checks passed{known})"
+        parts = [f"{counts.count('passed')} of {len(counts)} checks passed"]
+        for outcome, label in (("skipped", "skipped"), ("xfailed", "known failures declared")):
+            if outcome in counts:
+                parts.append(f"{counts.count(outcome)} {label}")
+        return f"conforms ({', '.join(parts)})"
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def _unmasked_diagnosis(impl, call, got, tol, symptom):
 
     Other mistakes leak the future too (a softmax over queries, a mask zeroing weights after
     it) but compute something else; a 1-D mask of zeros computes the same as no mask, so the
-    mask is named only when the implementation's create_causal_mask is seen to be right.
+    forgotten mask is not named when the implementation's own create_causal_mask is wrong.
     """
     x, params, n_heads = call.args
     unmasked = definitions.multi_head_attention(x, params, n_heads)
@@ -95,9 +95,9 @@ def _unmasked_diagnosis(impl, call, got, tol, symptom):
 
 
 def _own_mask_is_right(impl, seq):
-    """Whether the implementation provides a create_causal_mask that gives the (seq, seq) causal mask."""
+    """Whether the implementation's create_causal_mask, if it has one, gives the (seq, seq) causal mask."""
     if not impl.provides("create_causal_mask"):
-        return False
+        return True  # no mask of its own to blame: the mask is missing from the attention
     try:
         mask = np.asarray(impl.function("create_causal_mask")(seq), dtype=np.float64)
     except Exception:

@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from tools.kill_matrix import mutant_names, run_many, run_suite
+from tools.kill_matrix import ROOT, mutant_names, run_many, run_suite
 
 # (framework, adapter, dtype): where each adapter conforms. jax.nn.dot_product_attention
 # computes in float32 whatever its inputs, and XLA on the CPU has no float16 dot product.
@@ -46,3 +46,13 @@ def test_every_hand_written_mutant_is_killed_by_a_check_in_float32(float32_runs)
     for impl, run in float32_runs.items():
         assert run.returncode == 1, f"{impl}:\n{run.output[-3000:]}"
         assert any(outcome.by_a_check for outcome in run.failed().values()), f"{impl} only crashed"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_readme_example_checks_an_adopters_own_pytorch_layer(dtype):
+    require("torch")
+    run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", cwd=ROOT / "examples" / "pytorch")
+    assert run.returncode == 0, run.output[-4000:]
+    assert "causal_self_attention         conforms" in run.output
+    ran = {test for test, outcome in run.outcomes.items() if outcome.status == "passed"}
+    assert ran and all(test.startswith("test_multi_head.py::test_causal_self_attention") for test in ran), ran

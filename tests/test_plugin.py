@@ -334,3 +334,39 @@ def test_it_runs_only_the_tests_given_on_the_command_line(pytester, suite_tests)
     result = run_subprocess(pytester, "--impl=reference", str(SUITE / "test_softmax.py"))
     result.assert_outcomes(passed=suite_tests["test_softmax.py"])
     result.stdout.fnmatch_lines(summary("reference", {"softmax": "conforms (*)", **dict.fromkeys(MISSING, "not run")}))
+
+
+# 9. Known failures declared in a file
+
+
+def declare(pytester, *lines):
+    return pytester.makefile(".txt", known_failures="\n".join(lines))
+
+
+def test_it_marks_declared_failures_xfail_and_counts_them_as_known(pytester, suite_tests):
+    path = declare(pytester, "# ours", "test_softmax_known_answers   our softmax rounds", "test_softmax_gives_minus_inf_weight_zero")
+    body = "return np.zeros(x.shape)"  # fails every softmax check
+    write(pytester, "broken", f"import numpy as np\n\n\ndef softmax(x, axis=-1):\n    {body}\n")
+    result = run(pytester, "--impl=broken", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"), "-rx")
+    result.assert_outcomes(failed=suite_tests["test_softmax.py"] - 2, xfailed=2)
+    result.stdout.fnmatch_lines([f"XFAIL *test_softmax_known_answers - our softmax rounds ({path}:2)"])
+
+
+def test_it_fails_a_declared_failure_that_passes(pytester, suite_tests):
+    path = declare(pytester, "test_softmax_known_answers")
+    result = run(pytester, "--impl=reference", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
+    result.assert_outcomes(passed=suite_tests["test_softmax.py"] - 1, failed=1)
+    result.stdout.fnmatch_lines(["[[]XPASS(strict)] declared as a known failure (*known_failures.txt:1)"])
+
+
+def test_it_warns_about_a_declared_failure_that_matches_no_test(pytester, suite_tests):
+    path = declare(pytester, "test_softmax_known_answers[no-such-case]  stale")
+    result = run(pytester, "--impl=reference", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
+    result.assert_outcomes(passed=suite_tests["test_softmax.py"], warnings=1)
+    result.stdout.fnmatch_lines([f"*{path}:1: 'test_softmax_known_answers[[]no-such-case]' matches no test of the suite"])
+
+
+def test_it_rejects_a_known_failures_file_it_cannot_read(pytester):
+    result = run(pytester, "--impl=reference", "--impl-xfail=missing.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --impl-xfail: cannot read the known-failures file missing.txt: No such file*"])

@@ -32,8 +32,17 @@ def suite_line(label, command):
     return f"suite on the reference, {label}: {seconds:.2f} s wall ({summary})"
 
 
+def cpu():
+    """The processor's model name where Linux tells it, else the architecture."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.machine()
+
+
 def main():
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    print(f"machine: {cpu()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {platform.system()}")
     print(suite_line("one process", SUITE))
     print(suite_line("-n 2", [*SUITE, "-n", "2"]))

@@ -55,14 +55,14 @@ class Run:
         return sorted(set().union(*(outcome.diagnoses for outcome in self.failed().values())))
 
 
-def run_suite(impl, *options):
+def run_suite(impl, *options, cwd=ROOT):
     """Run the conformance suite on `impl` (e.g. "mutants.unscaled_scores") in a subprocess.
 
-    `options` go to pytest as they are (e.g. "--impl-dtype=float32")."""
+    `options` go to pytest as they are (e.g. "--impl-dtype=float32"); `cwd` is where it runs."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "junit.xml")
         command = [sys.executable, "-m", "pytest", f"--impl={impl}", *options, "-p", "no:randomly", "-p", "no:cacheprovider"]
-        done = subprocess.run([*command, f"--junitxml={report}"], cwd=ROOT, capture_output=True, text=True)
+        done = subprocess.run([*command, f"--junitxml={report}"], cwd=cwd, capture_output=True, text=True)
         run = Run(impl, done.returncode, done.stdout + done.stderr)
         if report.exists():
             run.outcomes = dict(map(_outcome, ElementTree.parse(report).iter("testcase")))

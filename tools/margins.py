@@ -20,8 +20,8 @@ def margin(run):
     """A mutant's worst error over the tolerance in its failed checks, as text."""
     ratios = [float(r) for o in run.failed().values() for r in re.findall(r"= (\S+) times the tolerance", o.message)]
     if ratios:
-        return f"{max(ratios):.2g}x"
-    return "killed (shape/property)" if run.failed() else "NOT KILLED"
+        return "inf (NaN)" if max(ratios) == float("inf") else f"{max(ratios):.2g}x"
+    return "shape/property" if run.failed() else "NOT KILLED"
 
 
 def verdict(run):
