@@ -42,6 +42,7 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 def split_heads(x, n_heads):
     """(batch, seq, d_model) -> (batch, n_heads, seq, d_k); head h holds features [h*d_k, (h+1)*d_k)."""
     batch, seq, d_model = x.shape
+    assert d_model % n_heads == 0, f"d_model={d_model} is not divisible by n_heads={n_heads}"
     d_k = 64  # BUG: hard-coded head size, right only for d_model / n_heads = 512 / 8
     n_heads = d_model // d_k  # BUG: the number of heads follows from it, not from the caller
     x = x.reshape(batch, seq, n_heads, d_k)  # (batch, seq, n_heads, d_k)

@@ -41,7 +41,8 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 def split_heads(x, n_heads):
     """(batch, seq, d_model) -> (batch, n_heads, seq, d_k); head h holds features [h*d_k, (h+1)*d_k)."""
     batch, seq, d_model = x.shape
-    d_k = d_model // n_heads  # d_model must be divisible by n_heads: reshape checks it
+    assert d_model % n_heads == 0, f"d_model={d_model} is not divisible by n_heads={n_heads}"
+    d_k = d_model // n_heads
     x = x.reshape(batch, seq, n_heads, d_k)  # (batch, seq, n_heads, d_k)
     return x.transpose(0, 2, 1, 3)  # (batch, n_heads, seq, d_k)
 

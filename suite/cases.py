@@ -8,16 +8,19 @@ import pytest
 from suite.contract import SIGNATURES
 
 
-def draw(seed, dtype, *shapes):
-    """Standard normal arrays of the given shapes, from one seeded generator, cast to dtype."""
+def draw(seed, dtype, *shapes, d_model=None):
+    """Standard normal arrays of the given shapes, cast to dtype, all from one generator seeded
+    with `seed`; with `d_model`, then the params w_q, w_k, w_v, w_o, each (d_model, d_model),
+    scaled by 1/sqrt(d_model) so that scores stay of order 1."""
     rng = np.random.default_rng(seed)
-    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
-
-
-def draw_params(seed, dtype, d_model):
-    """w_q, w_k, w_v, w_o, each (d_model, d_model), scaled so that scores stay of order 1."""
-    weights = draw(seed, dtype, *[(d_model, d_model)] * 4)
-    return {name: (w / np.sqrt(d_model)).astype(dtype) for name, w in zip(("w_q", "w_k", "w_v", "w_o"), weights)}
+    arrays = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+    if d_model is None:
+        return arrays
+    names = ("w_q", "w_k", "w_v", "w_o")
+    return [
+        *arrays,
+        {name: (rng.standard_normal((d_model, d_model)) / np.sqrt(d_model)).astype(dtype) for name in names},
+    ]
 
 
 class Call:
@@ -54,10 +57,33 @@ class Call:
         return result
 
 
+def rely_on(impl, call, expected, tol):
+    """The result of `call`, a second callable that a check of another one relies on.
+
+    Skips, even under --impl-strict, when that callable is missing, raises or misses
+    `expected`: its own checks report it, and this check could not tell which one is wrong.
+    """
+    if not impl.provides(call.capability):
+        pytest.skip(f"{impl.name} does not provide {call.capability}, which this check relies on")
+    try:
+        got = np.asarray(impl.function(call.capability)(*call.args, **call.kwargs), dtype=np.float64)
+        usable = got.shape == np.shape(expected) and np.allclose(got, expected, rtol=tol.rtol, atol=tol.atol)
+    except Exception:
+        usable = False
+    if not usable:
+        pytest.skip(f"{call} does not conform (its own checks say how), and this check relies on it")
+    return got
+
+
 def describe(value):
-    """A short description of an argument: dtype and shape for arrays, names for dicts."""
+    """A short description of an argument: dtype and shape for arrays (values too when few), names for dicts."""
     if isinstance(value, np.ndarray):
-        return f"{value.dtype}[{', '.join(map(str, value.shape))}]"
+        text = f"{value.dtype}[{', '.join(map(str, value.shape))}]"
+        if value.size <= 16:  # small enough to reproduce the call from the message alone
+            text += " " + np.array2string(
+                value.astype(np.float64) if value.dtype.kind == "f" else value, precision=4, separator=", "
+            ).replace("\n", "")
+        return text
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key}: {describe(item)}" for key, item in value.items()) + "}"
     if value is None or isinstance(value, (int, float, str)):

@@ -39,8 +39,8 @@ def expect_shape(got, shape, call, what, diagnose=None):
 def expect_close(got, expected, call, what, tol, look_alikes=None):
     """got matches expected within tol, shapes included (infinities must match exactly).
 
-    `look_alikes` is a function returning (mistake, what the mistake would compute) pairs; on a
-    failure the first one that got matches is named as the diagnosis.
+    `look_alikes` is a function returning (mistake, symptom, what the mistake would compute)
+    triples; on a failure, the mistake got matches is named, if it is the only one.
     """
     __tracebackhide__ = True
     got = as_array(got, call, what)
@@ -50,7 +50,9 @@ def expect_close(got, expected, call, what, tol, look_alikes=None):
     if close.all():
         return
     with np.errstate(invalid="ignore", divide="ignore"):  # NaN, or inf against a finite value
-        excess = np.nan_to_num(np.abs(got - expected) / (tol.atol + tol.rtol * np.abs(expected)), nan=np.inf)
+        excess = np.nan_to_num(
+            np.abs(got - expected) / (tol.atol + tol.rtol * np.abs(expected)), nan=np.inf, posinf=np.inf
+        )
     excess[close] = 0.0
     worst = np.unravel_index(np.argmax(excess), excess.shape)
     details = [
@@ -71,8 +73,13 @@ def expect(condition, call, what, details, diagnosis=None):
 
 
 def _diagnose(got, look_alikes, tol):
+    """The mistake whose look-alike got matches, when exactly one mistake does (else none)."""
+    matches = {}
     for mistake, symptom, would_compute in look_alikes() if look_alikes else ():
         alternative = np.asarray(would_compute, dtype=np.float64)
         if alternative.shape == got.shape and np.allclose(got, alternative, rtol=tol.rtol, atol=tol.atol):
-            return mistake.explain(symptom)
-    return None
+            matches.setdefault(mistake, symptom)
+    if len(matches) != 1:  # none, or ambiguous evidence: name nothing rather than risk the wrong one
+        return None
+    ((mistake, symptom),) = matches.items()
+    return mistake.explain(symptom)

@@ -26,7 +26,8 @@ class Entry:
     line: int
 
     def matches(self, item):
-        return self.test in (item.name, item.originalname) or item.nodeid.endswith(("::" + self.test, "/" + self.test))
+        node = item.nodeid
+        return self.test in (item.name, item.originalname, node) or node.endswith(("::" + self.test, "/" + self.test))
 
 
 def read(text):
@@ -38,9 +39,10 @@ def read(text):
         raise argparse.ArgumentTypeError(f"cannot read the known-failures file {text}: {error.strerror}") from None
     entries = []
     for number, line in enumerate(lines, start=1):
-        test, _, reason = line.split("#")[0].strip().partition(" ")
-        if test:
-            entries.append(Entry(test, reason.strip() or "declared as a known failure", number))
+        words = line.split("#")[0].split(None, 1)  # the test, then the reason after any spaces or tabs
+        if words:
+            reason = words[1].strip() if len(words) > 1 else "declared as a known failure"
+            entries.append(Entry(words[0], reason, number))
     return path, entries
 
 
@@ -52,4 +54,6 @@ def mark(items, declared):
         for item in matched:
             item.add_marker(pytest.mark.xfail(reason=f"{entry.reason} ({path}:{entry.line})", strict=True))
         if not matched:
-            warnings.warn(pytest.PytestConfigWarning(f"{path}:{entry.line}: {entry.test!r} matches no test of the suite"))
+            warnings.warn(
+                pytest.PytestConfigWarning(f"{path}:{entry.line}: {entry.test!r} matches no test of the suite")
+            )

@@ -59,5 +59,5 @@ CACHE_LOSES_HISTORY = Mistake(
 )
 UNSTABLE_SOFTMAX = Mistake(
     "softmax not shifted by each row's own max",
-    "subtract np.max(x, axis=axis, keepdims=True) before exp: exp(1000) overflows, and a global max underflows other rows",
+    "subtract np.max(x, axis=axis, keepdims=True) before exp: exp(1000) overflows, a global max underflows other rows",
 )

@@ -2,6 +2,7 @@
 
     python -m suite.mutation reference            # the kit's own gate: every mutant killed
     python -m suite.mutation my_attention --threshold 80
+    python -m suite.mutation conformance_adapter --also my_model.py --dtype float32
 
 The implementation's top-level package (or module file) and a copy of the suite go into a
 fresh workspace with a [tool.mutmut] configuration; mutmut mutates the implementation there
@@ -32,8 +33,10 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     source = _source_of(args.impl.partition(":")[0])
     with tempfile.TemporaryDirectory(prefix="attention-mutation-") as tmp:
-        workspace = Path(args.workdir or tmp)
-        _prepare(workspace, source, args.impl)
+        workspace = Path(args.workdir or Path(tmp, "workspace"))
+        _prepare(
+            workspace, source, [Path(path) for path in args.also], [f"--impl={args.impl}", f"--impl-dtype={args.dtype}"]
+        )
         print(f"mutation testing {args.impl} ({source}) with the conformance suite, {args.max_children} children")
         seconds = _run_mutmut(workspace, args.max_children)
         statuses = _statuses(workspace)
@@ -45,8 +48,18 @@ def _parser():
     parser = argparse.ArgumentParser(prog="python -m suite.mutation", description=__doc__.split("\n\n")[0])
     parser.add_argument("impl", help="the implementation, as for --impl: package.module or package.module:attr")
     parser.add_argument("--threshold", type=float, default=100.0, help="lowest passing score, in percent (default 100)")
-    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2, help="mutants run at once (default: cores)")
-    parser.add_argument("--workdir", help="keep the workspace in this (new) folder instead of a temporary one")
+    parser.add_argument("--dtype", default="float64", help="the suite's --impl-dtype (default float64)")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a file or folder the implementation imports, copied beside it unmutated (repeatable)",
+    )
+    parser.add_argument(
+        "--max-children", type=int, default=os.cpu_count() or 2, help="mutants run at once (default: cores)"
+    )
+    parser.add_argument("--workdir", help="keep the workspace in this new folder instead of a temporary one")
     return parser
 
 
@@ -57,25 +70,34 @@ def _source_of(module_name):
     if spec is None or spec.origin is None:
         sys.exit(f"suite.mutation: no module named {top!r} (is it on sys.path from this folder?)")
     origin = Path(spec.origin)
-    return origin.parent if spec.submodule_search_locations else origin
+    source = origin.parent if spec.submodule_search_locations else origin
+    if source == SUITE_DIR:
+        sys.exit("suite.mutation: the implementation lives in the kit's suite package; copy it out to mutate it")
+    return source
 
 
-def _prepare(workspace, source, impl):
-    workspace.mkdir(parents=True, exist_ok=True)
-    for path in (source, SUITE_DIR):
+def _prepare(workspace, source, also, pytest_args):
+    """The workspace: the implementation (mutated), what it imports and the suite (copied), the config."""
+    if workspace.exists():
+        sys.exit(f"suite.mutation: the workspace {workspace} exists already; name a new folder")
+    workspace.mkdir(parents=True)
+    for path in (source, *also, SUITE_DIR):
         if path.is_dir():
             shutil.copytree(path, workspace / path.name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(path, workspace / path.name)
-    target = f"{source.name}/" if source.is_dir() else source.name
-    cli_args = ", ".join(f'"{arg}"' for arg in [f"--impl={impl}", *PYTEST_ARGS])
+    names = [f"{path.name}/" if path.is_dir() else path.name for path in (source, *also, SUITE_DIR)]
     (workspace / "pyproject.toml").write_text(
         "[tool.mutmut]\n"
-        f'source_paths = ["{target}"]\n'
-        'also_copy = ["suite/"]\n'
+        f"source_paths = {_toml_list(names[:1])}\n"
+        f"also_copy = {_toml_list(names[1:])}\n"  # mutmut runs the tests in its own copy: bring these too
         'pytest_add_cli_args_test_selection = ["suite/"]\n'
-        f"pytest_add_cli_args = [{cli_args}]\n"
+        f"pytest_add_cli_args = {_toml_list([*pytest_args, *PYTEST_ARGS])}\n"
     )
+
+
+def _toml_list(items):
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
 def _run_mutmut(workspace, max_children):
@@ -84,7 +106,9 @@ def _run_mutmut(workspace, max_children):
     with open(workspace / "mutmut.log", "w") as log:
         code = subprocess.call(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)],
-            cwd=workspace, stdout=log, stderr=subprocess.STDOUT,
+            cwd=workspace,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     seconds = time.perf_counter() - start
     if code != 0:

@@ -111,10 +111,12 @@ class Conformance:
         name, source = chosen_name(self.config)
         strict = "on" if self.impl.strict else "off"
         provided = sum(self.impl.provides(c) for c in CAPABILITIES)
+        declared = self.config.getoption("impl_xfail")
+        known = f", {len(declared[1])} known failures declared in {declared[0]}" if declared else ""
         return [
             f"attention conformance: {name} ({source}) from {self.impl.file}",
             f"attention conformance: dtype {self.config.getoption('impl_dtype')}, strict {strict}, "
-            f"{provided} of {len(CAPABILITIES)} callables provided",
+            f"{provided} of {len(CAPABILITIES)} callables provided{known}",
         ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport):
@@ -140,13 +142,14 @@ class Conformance:
         counts = list(self.outcomes.get(capability, {}).values())
         if not counts:
             return "not run"
-        failed = counts.count("failed")
+        failed, known = counts.count("failed"), counts.count("xfailed")
         if failed:
             return f"fails {failed} of {len(counts)} checks"
         parts = [f"{counts.count('passed')} of {len(counts)} checks passed"]
-        for outcome, label in (("skipped", "skipped"), ("xfailed", "known failures declared")):
-            if outcome in counts:
-                parts.append(f"{counts.count(outcome)} {label}")
+        if "skipped" in counts:
+            parts.append(f"{counts.count('skipped')} skipped")
+        if known:  # declared, so not a surprise, but not conformance either
+            return f"fails only declared known failures ({known}; {', '.join(parts)})"
         return f"conforms ({', '.join(parts)})"
 
 

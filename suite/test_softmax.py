@@ -28,7 +28,9 @@ def test_softmax_normalises_the_last_axis_by_default(impl, dtype, tol):
     def look_alikes():
         return [(SOFTMAX_WRONG_AXIS, "normalised over axis 0", definitions.softmax(x, axis=0))]
 
-    expect_close(call.run(impl), definitions.softmax(x, axis=-1), call, "softmax with the default axis", tol, look_alikes)
+    expect_close(
+        call.run(impl), definitions.softmax(x, axis=-1), call, "softmax with the default axis", tol, look_alikes
+    )
 
 
 @pytest.mark.parametrize("axis", [0, 1, -1])

@@ -31,7 +31,9 @@ MUTANTS = {
         mistakes.UNSCALED_SCORES, "test_sdpa_scales_scores_by_sqrt_d_k", {"scaled_dot_product_attention"}
     ),
     "keys_not_transposed": Expected(
-        mistakes.KEYS_NOT_TRANSPOSED, "test_sdpa_transposes_only_the_last_two_axes_of_k", {"scaled_dot_product_attention"}
+        mistakes.KEYS_NOT_TRANSPOSED,
+        "test_sdpa_transposes_only_the_last_two_axes_of_k",
+        {"scaled_dot_product_attention"},
     ),
     "head_size_hard_coded": Expected(
         mistakes.HEAD_SIZE_HARD_CODED, "test_split_heads_gives_each_head_d_model_over_n_heads_features", {"split_heads"}
@@ -43,13 +45,17 @@ MUTANTS = {
         mistakes.ENCODING_CONCATENATED, "test_embed_adds_the_positional_encoding_to_the_token_rows", {"embed"}
     ),
     "mask_wrong_shape": Expected(
-        mistakes.MASK_WRONG_SHAPE, "test_causal_mask_is_seq_by_seq_with_minus_inf_above_the_diagonal", {"create_causal_mask"}
+        mistakes.MASK_WRONG_SHAPE,
+        "test_causal_mask_is_seq_by_seq_with_minus_inf_above_the_diagonal",
+        {"create_causal_mask"},
     ),
     "softmax_wrong_axis": Expected(
         mistakes.SOFTMAX_WRONG_AXIS, "test_sdpa_weights_sum_to_one_over_keys", {"scaled_dot_product_attention"}
     ),
     "mask_after_softmax": Expected(
-        mistakes.MASK_AFTER_SOFTMAX, "test_sdpa_masked_keys_get_zero_weight_and_rows_still_sum_to_one", {"scaled_dot_product_attention"}
+        mistakes.MASK_AFTER_SOFTMAX,
+        "test_sdpa_masked_keys_get_zero_weight_and_rows_still_sum_to_one",
+        {"scaled_dot_product_attention"},
     ),
     "cache_loses_history": Expected(
         mistakes.CACHE_LOSES_HISTORY, "test_decode_step_matches_the_full_causal_forward", {"decode_step"}

@@ -76,7 +76,9 @@ def test_mutmut_run_at_the_root_kills_everything_and_leaves_git_status_clean(tmp
         subprocess.run([*git, *step], cwd=tmp_path, check=True)
     run = subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=tmp_path, capture_output=True, text=True)
+    results = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=tmp_path, capture_output=True, text=True
+    )
     statuses = re.findall(r"^\s+\S+: (.+)$", results.stdout, re.MULTILINE)
     assert len(statuses) > 100 and set(statuses) == {"killed"}, results.stdout
     status = subprocess.run(["git", "status", "--porcelain"], cwd=tmp_path, capture_output=True, text=True)

@@ -45,7 +45,11 @@ def suite_tests(tmp_path_factory):
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     listing = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "attention_conformance", str(SUITE), "--collect-only", "-q"],
-        cwd=tmp_path_factory.mktemp("collect"), env=env, capture_output=True, text=True, check=True,
+        cwd=tmp_path_factory.mktemp("collect"),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     counts = Counter(Path(line.split("::")[0]).name for line in listing.splitlines() if "::" in line)
     assert counts["test_softmax.py"] and counts.total() > counts["test_softmax.py"], listing
@@ -218,6 +222,11 @@ def test_it_tells_to_write_a_colon_when_a_dotted_name_is_an_attribute(pytester):
     expect_usage_error(result, "ERROR: *: reference.softmax is not a module; to name an object write reference:softmax")
 
 
+def test_it_names_an_attribute_the_module_lacks(pytester):
+    result = run(pytester, "--impl=reference:no_such_thing")
+    expect_usage_error(result, "ERROR: *: 'reference:no_such_thing': reference has no attribute 'no_such_thing'")
+
+
 def test_it_shows_the_exception_of_a_module_whose_import_raises(pytester):
     write(pytester, "broken_on_import", "raise RuntimeError('this module is broken')")
     result = run(pytester, "--impl=broken_on_import")
@@ -233,7 +242,9 @@ def test_it_tells_a_missing_dependency_apart_from_a_missing_implementation(pytes
 @pytest.mark.parametrize("name", ["foo:", "a b", ":softmax", "reference:softmax."])
 def test_it_rejects_a_malformed_name(pytester, name):
     result = run(pytester, f"--impl={name}")
-    expect_usage_error(result, f"ERROR: *: '{name}' is not a module path: expected package.module or package.module:attribute")
+    expect_usage_error(
+        result, f"ERROR: *: '{name}' is not a module path: expected package.module or package.module:attribute"
+    )
 
 
 def test_it_rejects_a_module_that_provides_none_of_the_callables(pytester):
@@ -273,7 +284,9 @@ def test_it_skips_the_checks_of_callables_not_provided_naming_them(pytester, sui
 def test_it_fails_the_checks_of_callables_not_provided_under_strict(pytester, suite_tests, only_softmax):
     result = run(pytester, f"--impl={only_softmax}", "--impl-strict")
     expect_only_softmax_ran(result, suite_tests, others="failed")
-    result.stdout.fnmatch_lines(["only_softmax does not provide embed (--impl-strict makes a missing capability a failure)"])
+    result.stdout.fnmatch_lines(
+        ["only_softmax does not provide embed (--impl-strict makes a missing capability a failure)"]
+    )
     strict = dict.fromkeys(MISSING, "not provided (a failure under --impl-strict)")
     result.stdout.fnmatch_lines(summary("only_softmax", {**strict, "softmax": "conforms (* checks passed)"}))
 
@@ -310,7 +323,9 @@ def test_it_fails_an_implementation_that_returns_none_saying_it_is_not_an_array(
 def test_it_fails_an_implementation_that_writes_to_its_input(pytester, suite_tests):
     body = "x -= np.max(x, axis=axis, keepdims=True); e = np.exp(x); return e / np.sum(e, axis=axis, keepdims=True)"
     result = run_broken_softmax(pytester, suite_tests, body)
-    result.stdout.fnmatch_lines(["softmax(x=*)", "  changed its input x in place: inputs are read-only"], consecutive=True)
+    result.stdout.fnmatch_lines(
+        ["softmax(x=*)", "  changed its input x in place: inputs are read-only"], consecutive=True
+    )
 
 
 # 7. pytest-xdist
@@ -319,7 +334,9 @@ def test_it_fails_an_implementation_that_writes_to_its_input(pytester, suite_tes
 def test_it_gives_the_same_outcomes_and_summary_under_xdist(pytester, suite_tests, only_softmax):
     result = run_subprocess(pytester, f"--impl={only_softmax}", "-p", "xdist", "-n", "2")
     expect_only_softmax_ran(result, suite_tests)
-    result.stdout.fnmatch_lines(["created: 2/2 workers", *summary("only_softmax", {"softmax": "conforms (* checks passed)"})])
+    result.stdout.fnmatch_lines(
+        ["created: 2/2 workers", *summary("only_softmax", {"softmax": "conforms (* checks passed)"})]
+    )
 
 
 def test_it_passes_strict_on_to_the_xdist_workers(pytester, suite_tests, only_softmax):
@@ -344,12 +361,25 @@ def declare(pytester, *lines):
 
 
 def test_it_marks_declared_failures_xfail_and_counts_them_as_known(pytester, suite_tests):
-    path = declare(pytester, "# ours", "test_softmax_known_answers   our softmax rounds", "test_softmax_gives_minus_inf_weight_zero")
+    path = declare(
+        pytester,
+        "# ours",
+        "test_softmax_known_answers   our softmax rounds",
+        "test_softmax_gives_minus_inf_weight_zero",
+    )
     body = "return np.zeros(x.shape)"  # fails every softmax check
     write(pytester, "broken", f"import numpy as np\n\n\ndef softmax(x, axis=-1):\n    {body}\n")
     result = run(pytester, "--impl=broken", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"), "-rx")
     result.assert_outcomes(failed=suite_tests["test_softmax.py"] - 2, xfailed=2)
     result.stdout.fnmatch_lines([f"XFAIL *test_softmax_known_answers - our softmax rounds ({path}:2)"])
+
+
+@pytest.mark.parametrize("separator", [" ", "\t"])
+def test_it_takes_a_node_id_as_pytest_prints_it(pytester, suite_tests, separator):
+    path = declare(pytester, f"test_softmax.py::test_softmax_known_answers{separator}our softmax rounds")
+    write(pytester, "broken", "import numpy as np\n\n\ndef softmax(x, axis=-1):\n    return np.zeros(x.shape)\n")
+    result = run(pytester, "--impl=broken", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
+    result.assert_outcomes(failed=suite_tests["test_softmax.py"] - 1, xfailed=1)
 
 
 def test_it_fails_a_declared_failure_that_passes(pytester, suite_tests):
@@ -363,10 +393,14 @@ def test_it_warns_about_a_declared_failure_that_matches_no_test(pytester, suite_
     path = declare(pytester, "test_softmax_known_answers[no-such-case]  stale")
     result = run(pytester, "--impl=reference", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
     result.assert_outcomes(passed=suite_tests["test_softmax.py"], warnings=1)
-    result.stdout.fnmatch_lines([f"*{path}:1: 'test_softmax_known_answers[[]no-such-case]' matches no test of the suite"])
+    result.stdout.fnmatch_lines(
+        [f"*{path}:1: 'test_softmax_known_answers[[]no-such-case]' matches no test of the suite"]
+    )
 
 
 def test_it_rejects_a_known_failures_file_it_cannot_read(pytester):
     result = run(pytester, "--impl=reference", "--impl-xfail=missing.txt")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*argument --impl-xfail: cannot read the known-failures file missing.txt: No such file*"])
+    result.stderr.fnmatch_lines(
+        ["*argument --impl-xfail: cannot read the known-failures file missing.txt: No such file*"]
+    )

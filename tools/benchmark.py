@@ -42,15 +42,16 @@ def cpu():
 
 
 def main():
-    print(f"machine: {cpu()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, {platform.system()}")
+    print(f"machine: {cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
     print(suite_line("one process", SUITE))
     print(suite_line("-n 2", [*SUITE, "-n", "2"]))
     seconds, out = timed([sys.executable, "-m", "suite.mutation", "reference"])
     total = re.search(r"total (\d+)", out).group(1)
     rate = re.search(r"\(([\d.]+) mutants/s while mutants ran\)", out)
-    print(f"mutation run (python -m suite.mutation reference): {seconds:.1f} s wall, {total} mutants, "
-          f"{int(total) / seconds:.1f} mutants/s overall, {rate.group(1) if rate else '?'} mutants/s while mutants ran")
+    print(
+        f"mutation run (python -m suite.mutation reference): {seconds:.1f} s wall, {total} mutants, "
+        f"{int(total) / seconds:.1f} mutants/s overall, {rate.group(1) if rate else '?'} mutants/s while mutants ran"
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,17 @@ def run_suite(impl, *options, cwd=ROOT):
     `options` go to pytest as they are (e.g. "--impl-dtype=float32"); `cwd` is where it runs."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "junit.xml")
-        command = [sys.executable, "-m", "pytest", f"--impl={impl}", *options, "-p", "no:randomly", "-p", "no:cacheprovider"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--impl={impl}",
+            *options,
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+        ]
         done = subprocess.run([*command, f"--junitxml={report}"], cwd=cwd, capture_output=True, text=True)
         run = Run(impl, done.returncode, done.stdout + done.stderr)
         if report.exists():

@@ -14,6 +14,8 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x):
         batch, seq, d_model = x.shape
         q, k, v = self.c_attn(x).split(d_model, dim=2)
-        q, k, v = (t.view(batch, seq, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))  # (batch, n_heads, seq, d_k)
+        q, k, v = (
+            t.view(batch, seq, self.n_heads, -1).transpose(1, 2) for t in (q, k, v)
+        )  # (batch, n_heads, seq, d_k)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.c_proj(y.transpose(1, 2).reshape(batch, seq, d_model))
