@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from suite import definitions
-from suite.cases import Call, draw
+from suite.cases import Call, draw, reference_answer
 from suite.checks import as_array, expect_close, expect_shape, fail
 from suite.mistakes import CAUSAL_MASK_FORGOTTEN, HEAD_SIZE_HARD_CODED, UNSCALED_SCORES
 
@@ -120,22 +120,14 @@ def _own_mask_is_right(impl, seq):
 @pytest.mark.conformance("causal_self_attention")
 @pytest.mark.differential
 def test_causal_self_attention_matches_reference(impl, dtype, tol):
-    import reference
-
     x, params = draw(34, dtype, (3, 6, 16), d_model=16)
     call = Call("causal_self_attention", x, params, 4, seed=34)
-    params64 = {name: w.astype(np.float64) for name, w in params.items()}
-    expected = reference.causal_self_attention(x.astype(np.float64), params64, 4)
-    expect_close(call.run(impl), expected, call, "output vs reference", tol)
+    expect_close(call.run(impl), reference_answer(call), call, "output vs reference", tol)
 
 
 @pytest.mark.conformance("multi_head_attention")
 @pytest.mark.differential
 def test_mha_matches_reference(impl, dtype, tol):
-    import reference
-
     x, params = draw(35, dtype, (2, 7, 512), d_model=512)
     call = Call("multi_head_attention", x, params, 8, None, seed=35)
-    params64 = {name: w.astype(np.float64) for name, w in params.items()}
-    expected = reference.multi_head_attention(x.astype(np.float64), params64, 8)
-    expect_close(call.run(impl), expected, call, "output vs reference", tol)
+    expect_close(call.run(impl), reference_answer(call), call, "output vs reference", tol)
