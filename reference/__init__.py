@@ -3,10 +3,10 @@
 Every callable of the contract (docs/contract.md) is here, in numpy, written to be read.
 """
 
-from reference.attention import create_causal_mask, scaled_dot_product_attention, softmax
-from reference.decode import decode_step
-from reference.heads import causal_self_attention, merge_heads, multi_head_attention, split_heads
-from reference.position import embed, positional_encoding
+from .attention import create_causal_mask, scaled_dot_product_attention, softmax
+from .decode import decode_step
+from .heads import causal_self_attention, merge_heads, multi_head_attention, split_heads
+from .position import embed, positional_encoding
 
 __all__ = [
     "softmax",

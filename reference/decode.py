@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from reference.attention import scaled_dot_product_attention
-from reference.heads import merge_heads, project_heads
+from .attention import scaled_dot_product_attention
+from .heads import merge_heads, project_heads
 
 
 def decode_step(x_t, params, n_heads, cache=None):

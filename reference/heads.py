@@ -1,6 +1,6 @@
 """Splitting into heads, merging them back, and multi-head self-attention."""
 
-from reference.attention import create_causal_mask, scaled_dot_product_attention
+from .attention import create_causal_mask, scaled_dot_product_attention
 
 
 def split_heads(x, n_heads):

@@ -18,3 +18,6 @@ SIGNATURES = {
 }
 
 CAPABILITIES = tuple(SIGNATURES)
+
+# The dtypes the suite can draw its inputs in (--impl-dtype); bfloat16 comes from ml_dtypes.
+DTYPES = ("float64", "float32", "float16", "bfloat16")

@@ -2,10 +2,11 @@
 
 import importlib
 import inspect
+import sys
 
 import pytest
 
-from suite.contract import CAPABILITIES
+from attention_conformance.contract import CAPABILITIES
 
 
 class LoadError(Exception):
@@ -13,24 +14,22 @@ class LoadError(Exception):
 
 
 class Implementation:
-    """The module (or object) under test, named as `package.module` or `package.module:attr`."""
+    """The module (or object) under test, named as `package.module` or `package.module:attr`.
 
-    def __init__(self, name, target, strict=False):
+    `strict`: a missing callable fails its checks instead of skipping them; `timeout`: the
+    seconds a call may take (0: no limit).
+    """
+
+    def __init__(self, name, target, strict=False, timeout=0):
         self.name = name
         self.target = target
         self.strict = strict
+        self.timeout = timeout
 
     @property
     def file(self):
         """Where the implementation is defined, for the report header."""
-        target = self.target
-        if not (inspect.ismodule(target) or inspect.isclass(target) or inspect.isroutine(target)):
-            # An object (a SimpleNamespace, an instance): the module that defines it under its name.
-            target = importlib.import_module(self.name.partition(":")[0])
-        try:
-            return inspect.getsourcefile(target) or "?"
-        except TypeError:  # built in: no source file
-            return "?"
+        return source_file(self.target, self.name.partition(":")[0])
 
     def provides(self, capability):
         return callable(getattr(self.target, capability, None))
@@ -46,17 +45,35 @@ class Implementation:
         pytest.skip(reason)
 
 
-def load(name, strict=False):
-    """Import `name` ("package.module" or "package.module:attr.sub") as an Implementation."""
+def source_file(target, module_name):
+    """The file that defines target (an object without one: the module named module_name)."""
+    if not (inspect.ismodule(target) or inspect.isclass(target) or inspect.isroutine(target)):
+        target = importlib.import_module(module_name)
+    try:
+        return inspect.getsourcefile(target) or "?"
+    except TypeError:  # built in: no source file
+        return "?"
+
+
+def load(name, strict=False, timeout=0, search=()):
+    """Import `name` ("package.module" or "package.module:attr.sub") as an Implementation.
+
+    The folders in `search` (where pytest was started, its rootdir) are added to the end of
+    sys.path first, so that a module beside the user is found with plain `pytest` too; at the
+    end, they shadow nothing installed (nor the mutated copies mutmut puts first).
+    """
     module_name, colon, attr_path = name.partition(":")
     if not _is_dotted(module_name) or (colon and not _is_dotted(attr_path)):
         raise LoadError(f"{name!r} is not a module path: expected package.module or package.module:attribute")
+    for folder in map(str, search):
+        if folder not in sys.path:
+            sys.path.append(folder)
     target = _import(name, module_name)
     for attr in attr_path.split(".") if attr_path else ():
         if not hasattr(target, attr):
             raise LoadError(f"{name!r}: {module_name} has no attribute {attr_path!r}")
         target = getattr(target, attr)
-    implementation = Implementation(name, target, strict)
+    implementation = Implementation(name, target, strict, timeout)
     if not any(implementation.provides(c) for c in CAPABILITIES):
         raise LoadError(f"{name!r} provides none of the contract's callables ({', '.join(CAPABILITIES)})")
     return implementation
@@ -75,7 +92,9 @@ def _import(name, module_name):
         if error.name and (module_name + ".").startswith(error.name + "."):
             raise LoadError(_not_found(name, module_name, error.name)) from None
         raise LoadError(f"{name!r}: importing {module_name} raised {error!r}") from None
-    except Exception as error:  # the user's module raised while importing: show what
+    except BaseException as error:  # the user's module raised (or exited) while importing: show what
+        if isinstance(error, KeyboardInterrupt):
+            raise
         raise LoadError(f"{name!r}: importing {module_name} raised {error!r}") from None
 
 
@@ -87,4 +106,4 @@ def _not_found(name, module_name, missing):
                 return f"{name!r}: {parent}.{attr} is not a module; to name an object write {parent}:{attr}"
         except Exception:
             pass
-    return f"{name!r}: no module named {missing!r} (is it installed, or on sys.path from where pytest runs?)"
+    return f"{name!r}: no module named {missing!r} (is it installed, or in the folder pytest runs from?)"

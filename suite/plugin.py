@@ -1,21 +1,28 @@
 """The pytest plugin: `pytest --impl=package.module` runs the conformance suite on that module.
 
 Registered through the `pytest11` entry point, so installing the kit is all a project needs.
+Outside the suite it changes nothing: its options and ini key exist, but fixtures, markers and
+hooks that act on tests live in the suite's own conftest.py, and nothing is loaded unless the
+suite runs.
 """
 
+import argparse
 import os
 from pathlib import Path
 
 import pytest
 
-from suite import implementation, known_failures
-from suite.contract import CAPABILITIES
-from suite.precision import TOLERANCES, parse_dtype
+# Only light modules here: the plugin loads in every pytest run of an environment that has the kit.
+from attention_conformance import implementation, known_failures
+from attention_conformance.contract import CAPABILITIES, DTYPES
+from attention_conformance.records import Record, write_report
 
 SUITE_DIR = Path(__file__).parent
 ENV_VAR = "ATTENTION_IMPL"
 INI_NAME = "attention_impl"
-DEFAULT = "reference"
+DEFAULT = "attention_conformance.reference"
+DEFAULT_TIMEOUT = 60.0
+CONFORMANCE = pytest.StashKey()  # the session's Conformance, once the suite runs
 
 
 def pytest_addoption(parser: pytest.Parser):
@@ -23,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser):
     group.addoption(
         "--impl",
         metavar="MODULE[:ATTR]",
+        type=_implementation_name,
         help=f"run the conformance suite on this implementation (else ${ENV_VAR}, "
         f"else the {INI_NAME} ini option, else {DEFAULT})",
     )
@@ -33,57 +41,97 @@ def pytest_addoption(parser: pytest.Parser):
     )
     group.addoption(
         "--impl-dtype",
-        type=parse_dtype,
+        type=_dtype,
         default="float64",
-        help=f"dtype of the inputs the suite draws: {', '.join(TOLERANCES)} (default float64)",
+        help=f"dtype of the inputs the suite draws: {', '.join(DTYPES)} (default float64)",
+    )
+    group.addoption(
+        "--impl-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        help=f"fail a call of the implementation that runs longer (default {DEFAULT_TIMEOUT:g}; 0: no limit)",
     )
     group.addoption(
         "--impl-xfail",
         metavar="FILE",
         type=known_failures.read,
-        help="declare known failures: one test per line, then why (suite/known_failures.py)",
+        help="declare known failures: one test per line, then why (attention_conformance/known_failures.py)",
+    )
+    group.addoption(
+        "--impl-report",
+        metavar="FILE",
+        help="write the results as JSON: implementation, settings, each callable's status, each check's record",
     )
     parser.addini(INI_NAME, help="implementation the conformance suite runs on (see --impl)")
 
 
+def _implementation_name(text):
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the implementation's name is empty: write --impl=MODULE[:ATTR]")
+    return text
+
+
+def _dtype(text):
+    """A dtype the suite knows, usable by numpy."""
+    if text not in DTYPES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(DTYPES)}")
+    if text == "bfloat16":
+        try:
+            import ml_dtypes  # noqa: F401  (teaches numpy the name "bfloat16")
+        except ImportError:
+            raise argparse.ArgumentTypeError("bfloat16 needs the ml_dtypes package: pip install ml_dtypes") from None
+    return text
+
+
+def _seconds(text):
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more; 0: no limit)")
+    return seconds
+
+
 def chosen_name(config):
     """(name, where it came from): the command line, then the environment, then the ini file."""
-    for source, name in (
-        ("--impl", config.getoption("impl")),
-        (f"${ENV_VAR}", os.environ.get(ENV_VAR)),
-        (f"{INI_NAME} in {config.inipath}", config.getini(INI_NAME)),
-    ):
-        if name:
-            return name, source
+    if config.getoption("impl") is not None:
+        return config.getoption("impl"), "--impl"
+    if ENV_VAR in os.environ:
+        if not os.environ[ENV_VAR].strip():
+            raise pytest.UsageError(f"attention conformance: ${ENV_VAR} is set but empty: name an implementation")
+        return os.environ[ENV_VAR], f"${ENV_VAR}"
+    if config.getini(INI_NAME):
+        return config.getini(INI_NAME), f"{INI_NAME} in {config.inipath}"
     return DEFAULT, "default"
 
 
 def pytest_load_initial_conftests(early_config: pytest.Config, args):
     """--impl and no paths: run the conformance suite, as if its path had been typed.
 
-    Done here, not in pytest_configure, so that pytest loads the conftests above the suite
-    as initial ones, the way it does for a path on the command line.
+    Done here, not in pytest_configure, so that pytest loads the suite's conftest as an
+    initial one, the way it does for a path on the command line.
     """
     options = early_config.known_args_namespace
-    if options.impl and not options.file_or_dir:
+    if options.impl is not None and not options.file_or_dir:
         options.file_or_dir = [str(SUITE_DIR)]
         args.append(str(SUITE_DIR))
 
 
 def pytest_configure(config: pytest.Config):
-    config.addinivalue_line("markers", "conformance(capability): a check of one callable of the contract")
-    config.addinivalue_line("markers", "differential: compares with the reference implementation")
-    if _suite_requested(config):
+    if suite_requested(config):
         # Loaded here, before any test, so that a bad name is one usage error (also on xdist workers).
-        config.pluginmanager.register(Conformance(config, _load(config)), "attention-conformance")
+        conformance(config)
 
 
-def _suite_requested(config):
-    if config.getoption("impl"):
+def suite_requested(config):
+    """Whether this run reaches the suite: --impl, or a path or --pyargs name inside it."""
+    if config.getoption("impl") is not None:
         return True
     for arg in config.args:
         target = arg.split("::")[0]
-        if config.option.pyargs and target.split(".")[0] == SUITE_DIR.name:
+        if config.option.pyargs and target.split(".")[0] == __package__:
             return True
         path = Path(config.invocation_params.dir, target).resolve()
         if path == SUITE_DIR or SUITE_DIR in path.parents:
@@ -91,94 +139,139 @@ def _suite_requested(config):
     return False
 
 
-def _load(config):
-    name, source = chosen_name(config)
-    try:
-        return implementation.load(name, strict=config.getoption("impl_strict"))
-    except implementation.LoadError as error:
-        raise pytest.UsageError(f"attention conformance: cannot use the implementation from {source}: {error}")
+def conformance(config):
+    """The session's Conformance, created (the implementation loaded) on first use."""
+    if CONFORMANCE not in config.stash:
+        name, source = chosen_name(config)
+        try:
+            impl = implementation.load(
+                name,
+                strict=config.getoption("impl_strict"),
+                timeout=config.getoption("impl_timeout"),
+                search=(config.invocation_params.dir, config.rootpath),
+            )
+        except implementation.LoadError as error:
+            raise pytest.UsageError(f"attention conformance: cannot use the implementation from {source}: {error}")
+        config.stash[CONFORMANCE] = Conformance(config, impl, source)
+        config.pluginmanager.register(config.stash[CONFORMANCE], "attention-conformance")
+    return config.stash[CONFORMANCE]
 
 
 class Conformance:
-    """The session's implementation under test, the report header, and the per-capability summary."""
+    """The session's implementation under test, the report header, and what each check found."""
 
-    def __init__(self, config, impl):
+    def __init__(self, config, impl, source):
         self.config = config
         self.impl = impl
-        self.outcomes = {}  # capability -> {nodeid: outcome}
+        self.source = source
+        self.capability_of = {}  # nodeid -> capability, from the first report seen (for crashed workers)
+        self.checks = {}  # nodeid -> {"capability", "outcome", "record", "message"}
 
     def pytest_report_header(self):
-        name, source = chosen_name(self.config)
-        strict = "on" if self.impl.strict else "off"
+        from attention_conformance import reference
+
+        option = self.config.getoption
         provided = sum(self.impl.provides(c) for c in CAPABILITIES)
-        declared = self.config.getoption("impl_xfail")
+        declared = option("impl_xfail")
         known = f", {len(declared[1])} known failures declared in {declared[0]}" if declared else ""
+        timeout = f"{option('impl_timeout'):g} s" if option("impl_timeout") else "none"
         return [
-            f"attention conformance: {name} ({source}) from {self.impl.file}",
-            f"attention conformance: dtype {self.config.getoption('impl_dtype')}, strict {strict}, "
-            f"{provided} of {len(CAPABILITIES)} callables provided{known}",
+            f"attention conformance: {self.impl.name} ({self.source}) from {self.impl.file}",
+            f"attention conformance: dtype {option('impl_dtype')}, strict {'on' if self.impl.strict else 'off'}, "
+            f"timeout per call {timeout}, {provided} of {len(CAPABILITIES)} callables provided{known}",
+            f"attention conformance: differential checks compare with the kit's reference, {reference.__file__}",
         ]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport):
-        capability = dict(report.user_properties).get("capability")
+        record = Record.from_properties(report.user_properties)
+        if record is not None:
+            self.capability_of.setdefault(report.nodeid, record.capability)
+        capability = self.capability_of.get(report.nodeid)
         if capability is None or (report.when != "call" and report.passed):
             return
+        if report.when not in ("setup", "call", "teardown"):  # xdist: the worker died during the check
+            record = Record(capability, failure="crashed")
+        previous = self.checks.get(report.nodeid)
+        if previous and previous["outcome"] == "failed":  # a failed teardown after a passed call stays failed
+            return
         outcome = "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome
-        seen = self.outcomes.setdefault(capability, {})
-        if seen.get(report.nodeid) != "failed":  # a failed teardown after a passed call stays failed
-            seen[report.nodeid] = outcome
+        record.outcome = outcome
+        self.checks[report.nodeid] = {"capability": capability, "outcome": outcome, "record": record,
+                                      "message": _message(report)}
 
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.outcomes:
+        if not self.checks:
             return
         terminalreporter.section(f"attention conformance: {self.impl.name}")
         width = max(map(len, CAPABILITIES))
         for capability in CAPABILITIES:
-            terminalreporter.line(f"{capability:<{width}}  {self._status(capability)}")
+            terminalreporter.line(f"{capability:<{width}}  {self.status(capability)}")
 
-    def _status(self, capability):
+    def pytest_sessionfinish(self, session):
+        path = self.config.getoption("impl_report")
+        if path and not hasattr(self.config, "workerinput"):  # the controller writes it, not xdist workers
+            write_report(Path(self.config.invocation_params.dir, path), self.document())
+
+    def status(self, capability):
+        """One callable's verdict, in words."""
         if not self.impl.provides(capability):
             return "not provided" + (" (a failure under --impl-strict)" if self.impl.strict else "")
-        counts = list(self.outcomes.get(capability, {}).values())
-        if not counts:
+        outcomes = [check["outcome"] for check in self.checks.values() if check["capability"] == capability]
+        if not outcomes:
             return "not run"
-        failed, known = counts.count("failed"), counts.count("xfailed")
+        failed, known = outcomes.count("failed"), outcomes.count("xfailed")
+        crashed = sum(check["record"].failure == "crashed" for check in self._checks_of(capability))
         if failed:
-            return f"fails {failed} of {len(counts)} checks"
-        parts = [f"{counts.count('passed')} of {len(counts)} checks passed"]
-        if "skipped" in counts:
-            parts.append(f"{counts.count('skipped')} skipped")
+            return f"fails {failed} of {len(outcomes)} checks" + (f" ({crashed} crashed the worker)" if crashed else "")
+        parts = [f"{outcomes.count('passed')} of {len(outcomes)} checks passed"]
+        if "skipped" in outcomes:
+            parts.append(f"{outcomes.count('skipped')} skipped")
         if known:  # declared, so not a surprise, but not conformance either
             return f"fails only declared known failures ({known}; {', '.join(parts)})"
         return f"conforms ({', '.join(parts)})"
 
+    def _checks_of(self, capability):
+        return [check for check in self.checks.values() if check["capability"] == capability]
 
-@pytest.fixture(scope="session")
-def impl(pytestconfig):
-    """The implementation under test (suite.implementation.Implementation)."""
-    conformance = pytestconfig.pluginmanager.get_plugin("attention-conformance")
-    if conformance is None:  # the suite was reached some way _suite_requested does not see
-        conformance = Conformance(pytestconfig, _load(pytestconfig))
-        pytestconfig.pluginmanager.register(conformance, "attention-conformance")
-    return conformance.impl
+    def document(self):
+        """The --impl-report document."""
+        from attention_conformance import reference
+
+        option = self.config.getoption
+        return {
+            "implementation": {"name": self.impl.name, "chosen_by": self.source, "file": self.impl.file},
+            "settings": {"dtype": option("impl_dtype"), "strict": self.impl.strict, "timeout": option("impl_timeout")},
+            "reference": reference.__file__,
+            "capabilities": {
+                capability: {
+                    "provided": self.impl.provides(capability),
+                    "status": self.status(capability),
+                    "outcomes": _counts(check["outcome"] for check in self._checks_of(capability)),
+                }
+                for capability in CAPABILITIES
+            },
+            "checks": [
+                {"id": nodeid, **{k: v for k, v in vars(check["record"]).items() if v not in (None, [])},
+                 "message": check["message"]}
+                for nodeid, check in self.checks.items()
+            ],
+        }
 
 
-@pytest.fixture(scope="session")
-def dtype(pytestconfig):
-    """The dtype the suite's inputs are drawn in."""
-    return pytestconfig.getoption("impl_dtype")
+def _counts(outcomes):
+    counts = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
 
 
-@pytest.fixture(scope="session")
-def tol(dtype):
-    """The tolerance for that dtype (suite.precision)."""
-    return TOLERANCES[dtype]
+def _message(report):
+    """A failure's text, or a skip's reason."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    return report.longreprtext if report.failed else ""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items):
-    for item in items:
-        marker = item.get_closest_marker("conformance")
-        if marker:
-            item.user_properties.append(("capability", marker.args[0]))
     if config.getoption("impl_xfail"):
         known_failures.mark(items, config.getoption("impl_xfail"))

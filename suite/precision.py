@@ -1,7 +1,8 @@
 """The dtypes the suite can run in, and how close an answer must be in each."""
 
-import argparse
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,14 @@ class Tolerance:
     def __str__(self):
         return f"{self.atol:.0e} + {self.rtol:.0e} * |expected|"
 
+    def excess(self, got, expected):
+        """|got - expected| as a multiple of the tolerance, elementwise: above 1 fails. Equal
+        values (infinities included) give 0; NaN, or an infinity against anything else, gives inf."""
+        with np.errstate(all="ignore"):
+            ratio = np.abs(got - expected) / (self.atol + self.rtol * np.abs(expected))
+        ratio = np.where(got == expected, 0.0, ratio)
+        return np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
+
 
 # Chosen so that correct implementations written differently (einsum, loops, PyTorch) pass
 # with room to spare, while every hand-written mutant stays far outside (docs/contract.md).
@@ -23,15 +32,3 @@ TOLERANCES = {
     "float16": Tolerance(atol=1e-2, rtol=1e-2),
     "bfloat16": Tolerance(atol=8e-2, rtol=8e-2),
 }
-
-
-def parse_dtype(text):
-    """The --impl-dtype option's type: a dtype name the suite knows, usable by numpy."""
-    if text not in TOLERANCES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(TOLERANCES)}")
-    if text == "bfloat16":
-        try:
-            import ml_dtypes  # noqa: F401  (teaches numpy the name "bfloat16")
-        except ImportError:
-            raise argparse.ArgumentTypeError("bfloat16 needs the ml_dtypes package: pip install ml_dtypes") from None
-    return text

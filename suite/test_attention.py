@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw, reference_answer
-from suite.checks import as_array, expect, expect_close, expect_shape
-from suite.mistakes import KEYS_NOT_TRANSPOSED, MASK_AFTER_SOFTMAX, SOFTMAX_WRONG_AXIS, UNSCALED_SCORES
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw, reference_answer
+from attention_conformance.checks import as_array, expect, expect_close, expect_shape
+from attention_conformance.mistakes import KEYS_NOT_TRANSPOSED, MASK_AFTER_SOFTMAX, SOFTMAX_WRONG_AXIS, UNSCALED_SCORES
 
 pytestmark = pytest.mark.conformance("scaled_dot_product_attention")
 

@@ -2,10 +2,11 @@
 
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw
-from suite.checks import as_array, expect_close, expect_shape, fail
-from suite.mistakes import CACHE_LOSES_HISTORY
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw
+from attention_conformance.checks import as_array, expect_close, expect_shape, fail
+from attention_conformance.mistakes import CACHE_LOSES_HISTORY
 
 pytestmark = pytest.mark.conformance("decode_step")
 

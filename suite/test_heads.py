@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw, rely_on
-from suite.checks import as_array, expect_close, expect_shape
-from suite.mistakes import HEAD_SIZE_HARD_CODED, HEADS_AVERAGED
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw, rely_on
+from attention_conformance.checks import as_array, expect_close, expect_shape
+from attention_conformance.mistakes import HEAD_SIZE_HARD_CODED, HEADS_AVERAGED
 
 # (d_model, n_heads): 512 / 8 is where a hard-coded d_k = 64 is right; the others expose it
 HEAD_SPLITS = [(512, 8), (128, 4), (64, 4), (12, 3), (8, 1)]

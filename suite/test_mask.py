@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call
-from suite.checks import as_array, expect_close, expect_shape
-from suite.mistakes import MASK_WRONG_SHAPE
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.checks import as_array, expect_close, expect_shape
+from attention_conformance.mistakes import MASK_WRONG_SHAPE
 
 pytestmark = pytest.mark.conformance("create_causal_mask")
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw, reference_answer
-from suite.checks import as_array, expect_close, expect_shape, fail
-from suite.mistakes import CAUSAL_MASK_FORGOTTEN, HEAD_SIZE_HARD_CODED, UNSCALED_SCORES
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw, reference_answer
+from attention_conformance.checks import as_array, expect_close, expect_shape, fail
+from attention_conformance.mistakes import CAUSAL_MASK_FORGOTTEN, HEAD_SIZE_HARD_CODED, UNSCALED_SCORES
 
 # (d_model, n_heads): 512 / 8 is the paper's; a hard-coded d_k = 64 passes there only
 HEAD_SPLITS = [(16, 4), (12, 3), (64, 4), (128, 2), (512, 8)]

@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw
-from suite.checks import as_array, expect_close, expect_shape
-from suite.mistakes import ENCODING_CONCATENATED
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw
+from attention_conformance.checks import as_array, expect_close, expect_shape
+from attention_conformance.mistakes import ENCODING_CONCATENATED
 
 
 @pytest.mark.conformance("positional_encoding")

@@ -5,10 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from suite import definitions
-from suite.cases import Call, draw, reference_answer
-from suite.checks import as_array, expect, expect_close
-from suite.mistakes import SOFTMAX_WRONG_AXIS, UNSTABLE_SOFTMAX
+from attention_conformance import definitions
+from attention_conformance.calls import Call
+from attention_conformance.cases import draw, reference_answer
+from attention_conformance.checks import as_array, expect, expect_close
+from attention_conformance.mistakes import SOFTMAX_WRONG_AXIS, UNSTABLE_SOFTMAX
 
 pytestmark = pytest.mark.conformance("softmax")
 

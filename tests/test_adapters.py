@@ -5,17 +5,17 @@ import importlib.util
 
 import pytest
 
-from tools.kill_matrix import ROOT, mutant_names, run_many, run_suite
+from tools.kill_matrix import MUTANTS, ROOT, mutant_names, run_many, run_suite
 
 # (framework, adapter, dtype): where each adapter conforms. jax.nn.dot_product_attention
 # computes in float32 whatever its inputs, and XLA on the CPU has no float16 dot product.
 CONFORMING = [
-    ("torch", "suite.adapters.torch_attention", "float64"),
-    ("torch", "suite.adapters.torch_attention", "float32"),
-    ("torch", "suite.adapters.torch_attention", "float16"),
-    ("torch", "suite.adapters.torch_attention", "bfloat16"),
-    ("jax", "suite.adapters.jax_attention", "float32"),
-    ("jax", "suite.adapters.jax_attention", "bfloat16"),
+    ("torch", "attention_conformance.adapters.torch_attention", "float64"),
+    ("torch", "attention_conformance.adapters.torch_attention", "float32"),
+    ("torch", "attention_conformance.adapters.torch_attention", "float16"),
+    ("torch", "attention_conformance.adapters.torch_attention", "bfloat16"),
+    ("jax", "attention_conformance.adapters.jax_attention", "float32"),
+    ("jax", "attention_conformance.adapters.jax_attention", "bfloat16"),
 ]
 ALLOWED_SKIPS = ("does not provide", "returns the output alone, without weights")
 
@@ -38,7 +38,7 @@ def test_the_adapter_passes_every_check_of_what_it_provides(framework, adapter, 
 
 @pytest.fixture(scope="module")
 def float32_runs():
-    return run_many([f"mutants.{name}" for name in mutant_names()], "--impl-dtype=float32")
+    return run_many([f"{MUTANTS}.{name}" for name in mutant_names()], "--impl-dtype=float32")
 
 
 def test_every_hand_written_mutant_is_killed_by_a_check_in_float32(float32_runs):

@@ -1,5 +1,6 @@
-"""The kit as a project uses it: installed (not editable) in a fresh virtual environment, run on
-that project's own module from that project's folder."""
+"""The kit as an adopter meets it: installed (not editable) in a fresh virtual environment, in a
+project of its own that has a `suite` package, a `reference.py`, `pythonpath = .` and its own
+tests, run with the README's adopter commands, verbatim, from that project's folder."""
 
 import os
 import shutil
@@ -10,8 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
+MARKER = "<!-- adopter commands: tests/test_installed_elsewhere.py runs these, verbatim -->"
 
-# Correct, but written unlike the reference: einsum for the sum, triu for the mask.
+# Correct, but written unlike the reference: einsum for the sums, triu for the mask.
 MY_ATTENTION = """
 import numpy as np
 
@@ -24,75 +26,119 @@ def softmax(x, axis=-1):
 
 def create_causal_mask(seq_len):
     return np.triu(np.full((seq_len, seq_len), -np.inf), k=1)
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = np.einsum("...qd,...kd->...qk", q, k) / np.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + mask
+    weights = softmax(scores)
+    return np.einsum("...qk,...kd->...qd", weights, v), weights
 """
 
 # Normalises over the first axis, not the one asked for.
-BROKEN_ATTENTION = """
-import numpy as np
+BROKEN_ATTENTION = MY_ATTENTION.replace("z.max(axis=-1, keepdims=True)", "z.max(axis=0, keepdims=True)").replace(
+    'np.einsum("...j->...", e)[..., None]', "e.sum(axis=0, keepdims=True)"
+)
+
+# The project's own code and tests, with names the kit once used for itself.
+PROJECT = {
+    "pytest.ini": "[pytest]\npythonpath = .\ntestpaths = tests\n",
+    "suite/__init__.py": "",
+    "suite/helpers.py": "def double(x):\n    return 2 * x\n",
+    "reference.py": "ANSWER = 42\n",
+    "tests/conftest.py": "import pytest\n\n\n@pytest.fixture\ndef dtype():\n    return 'ours'\n",
+    "tests/test_own.py": (
+        "import reference\nfrom suite.helpers import double\n\n\n"
+        "def test_own_package():\n    assert double(reference.ANSWER) == 84\n\n\n"
+        "def test_own_fixture(dtype):\n    assert dtype == 'ours'\n"
+    ),
+    "my_attention.py": MY_ATTENTION,
+    "broken_attention.py": BROKEN_ATTENTION,
+}
 
 
-def softmax(x, axis=-1):
-    e = np.exp(x - x.max(axis=0, keepdims=True))
-    return e / e.sum(axis=0, keepdims=True)
-"""
+def readme_commands():
+    """The adopter commands of the README: the code block right after the marker, comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split(MARKER, 1)[1].split("```", 2)[1]
+    return [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.split("#")[0].strip()]
 
 
-def clean_env():
-    """The environment minus what would reach into this checkout or steer pytest."""
+def clean_env(venv):
+    """The environment minus what would reach into this checkout or steer pytest, the venv first on PATH."""
     steering = {"PYTHONPATH", "ATTENTION_IMPL", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
-    return {key: value for key, value in os.environ.items() if key not in steering}
-
-
-def run(*args, cwd):
-    return subprocess.run(args, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=600)
+    env = {key: value for key, value in os.environ.items() if key not in steering}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    env["VIRTUAL_ENV"] = str(venv)
+    return env
 
 
 @pytest.fixture(scope="module")
-def python(tmp_path_factory):
-    """The interpreter of a fresh virtual environment holding numpy, pytest and the kit (not editable)."""
+def venv(tmp_path_factory):
+    """A fresh virtual environment holding numpy, pytest, pytest-xdist and the kit (not editable)."""
     base = tmp_path_factory.mktemp("installed")
     # pip builds in the source folder (build/, *.egg-info): build from a copy, leave the checkout alone.
-    ignored = shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "mutants")
-    source = shutil.copytree(ROOT, base / "source", ignore=ignored)
+    source = shutil.copytree(ROOT, base / "source", ignore=_not_for_the_build)
+    python = base / "venv" / "bin" / "python"
     for step in (
         [sys.executable, "-m", "venv", str(base / "venv")],
-        [str(base / "venv/bin/python"), "-m", "pip", "install", "-q", "numpy", "pytest"],
-        [str(base / "venv/bin/python"), "-m", "pip", "install", "-q", "--no-deps", str(source)],
+        [str(python), "-m", "pip", "install", "-q", "numpy", "pytest", "pytest-xdist"],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)],
     ):
-        done = run(*step, cwd=base)
+        done = subprocess.run(step, cwd=base, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"{' '.join(step)}\n{done.stdout}\n{done.stderr}"
-    return base / "venv/bin/python"
+    return base / "venv"
 
 
-def run_kit(python, project, module, source):
-    """`pytest --impl=<module>` in the project, after writing <module>.py there: (exit code, matcher)."""
-    (project / f"{module}.py").write_text(source)
-    done = run(str(python), "-m", "pytest", f"--impl={module}", cwd=project)
-    return done.returncode, pytest.LineMatcher(done.stdout.splitlines())
+def _not_for_the_build(directory, names):
+    """What a fresh clone lacks: caches and build output, and mutmut's working copies in mutants/."""
+    ignored = set(shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__")(directory, names))
+    if Path(directory) == ROOT / "mutants":
+        ignored |= {name for name in names if not name.endswith(".py") or name == "conftest.py"}
+    return ignored
 
 
-def outcomes(matcher):
-    return pytest.RunResult.parse_summary_nouns(matcher.lines)
+@pytest.fixture
+def project(tmp_path):
+    for name, text in PROJECT.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    return tmp_path
 
 
-def test_the_environment_imports_the_installed_kit_not_the_checkout(python, tmp_path):
-    where = "import suite.plugin, reference; print(suite.plugin.__file__, reference.__file__)"
-    done = run(str(python), "-c", where, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert all(Path(path).is_relative_to(python.parents[1]) for path in done.stdout.split()), done.stdout
+def shell(command, venv, project):
+    return subprocess.run(command, shell=True, cwd=project, env=clean_env(venv), capture_output=True, text=True,
+                          timeout=600)
 
 
-def test_it_runs_the_kits_tests_on_the_projects_own_module(python, tmp_path):
-    code, output = run_kit(python, tmp_path, "my_attention", MY_ATTENTION)
-    assert code == pytest.ExitCode.OK, output.str()
-    output.fnmatch_lines([f"attention conformance: my_attention (--impl) from {tmp_path}/my_attention.py"])
-    counts = outcomes(output)
-    assert counts["passed"] > 0 and counts["skipped"] > 0, counts  # what it provides ran, the rest skipped
-    output.fnmatch_lines(["softmax *conforms (*)", "create_causal_mask *conforms (*)", "split_heads *not provided"])
+def test_one_import_package_lands_in_site_packages(venv):
+    site = next((venv / "lib").glob("python*/site-packages"))
+    ours = [path.name for path in site.iterdir() if path.name.startswith("attention")]
+    assert "attention_conformance" in ours
+    for generic in ("suite", "reference", "mutants", "tests", "tools"):
+        assert not (site / generic).exists(), generic
 
 
-def test_it_fails_the_projects_broken_module(python, tmp_path):
-    code, output = run_kit(python, tmp_path, "broken_attention", BROKEN_ATTENTION)
-    assert code == pytest.ExitCode.TESTS_FAILED, output.str()
-    assert outcomes(output)["failed"] > 0
-    output.fnmatch_lines(["softmax *fails * of * checks"])
+def test_the_projects_own_tests_run_untouched_by_the_kit(venv, project):
+    done = shell("pytest -W error", venv, project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout and "attention conformance" not in done.stdout
+
+
+def test_the_readme_commands_pass_a_correct_module(venv, project):
+    commands = readme_commands()
+    assert any(c.startswith("pytest ") for c in commands) and any(c.startswith("python -m pytest") for c in commands)
+    for command in commands:
+        done = shell(command, venv, project)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        assert f"attention conformance: my_attention (--impl) from {project}/my_attention.py" in done.stdout, command
+        assert "scaled_dot_product_attention  conforms" in done.stdout, command
+
+
+@pytest.mark.parametrize("runner", ["pytest", "python -m pytest", "pytest -n 2"])
+def test_a_broken_module_fails_with_the_kits_messages(venv, project, runner):
+    done = shell(f"{runner} --impl=broken_attention", venv, project)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "softmax                       fails" in done.stdout
+    assert "  checked: softmax" in done.stdout and "times the tolerance" in done.stdout

@@ -1,16 +1,21 @@
 """Meta-tests: every hand-written mutant (mutants/) is killed by the suite, and diagnosed right.
 
-Each mutant is the reference with one classic mistake; the suite runs once per mutant
-(tools.kill_matrix.run_suite), and each test below reads those runs.
+Each mutant is the reference with one classic mistake: its module holds only the faulty
+functions, and attention_conformance.mutants.complete builds the rest from the reference. The
+suite runs once per mutant (tools.kill_matrix.run_suite), and each test below reads those runs.
 """
 
 import ast
+import inspect
+import textwrap
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
-from suite import mistakes
+from attention_conformance import mistakes
+from attention_conformance.mutants import reference_functions
+from tools.kill_matrix import MUTANTS as PACKAGE
 from tools.kill_matrix import ROOT, function_of, mutant_names, run_many
 
 
@@ -61,19 +66,21 @@ MUTANTS = {
         mistakes.CACHE_LOSES_HISTORY, "test_decode_step_matches_the_full_causal_forward", {"decode_step"}
     ),
 }
-REFERENCE_MODULES = ("attention", "heads", "position", "decode")  # the order the mutants copy them in
+
+
+REFERENCE = "attention_conformance.reference"
 
 
 @pytest.fixture(scope="session")
 def runs():
     """{implementation: Run}: the suite run once on the reference and once on each mutant, two at a time."""
-    return run_many(["reference", *(f"mutants.{name}" for name in MUTANTS)])
+    return run_many([REFERENCE, *(f"{PACKAGE}.{name}" for name in MUTANTS)])
 
 
 @pytest.fixture
 def failed(runs, name):
     """The mutant's failed tests {test id: Outcome}, after checking that its run had no errors."""
-    run = runs[f"mutants.{name}"]
+    run = runs[f"{PACKAGE}.{name}"]
     errors = [test for test, outcome in run.outcomes.items() if outcome.status == "error"]
     assert run.returncode == 1 and not errors, f"pytest exited with {run.returncode}, errors in {errors}\n{run.output}"
     return run.failed()
@@ -84,7 +91,7 @@ def test_the_table_lists_every_mutant_module():
 
 
 def test_the_reference_passes_without_a_diagnosis(runs):
-    run = runs["reference"]
+    run = runs[REFERENCE]
     assert run.returncode == 0 and run.outcomes and not run.failed(), run.output
     assert "looks like:" not in run.output
 
@@ -111,31 +118,30 @@ def test_no_failure_of_the_mutant_names_another_mistake(failed, name):
 
 
 @pytest.mark.parametrize("name", MUTANTS)
-def test_mutant_differs_from_the_reference_only_in_its_functions(name):
-    reference = {}
-    for module in REFERENCE_MODULES:
-        reference.update(functions(ROOT / "reference" / f"{module}.py"))
-    mutant = functions(ROOT / "mutants" / f"{name}.py")
-    assert list(mutant) == list(reference), "the mutant must define the reference's functions, in its order"
-    assert {function for function in mutant if mutant[function] != reference[function]} == MUTANTS[name].changes
+def test_mutant_holds_only_its_faulty_functions_each_unlike_the_reference(name):
+    reference = {function: _dump(inspect.getsource(value)) for function, value in reference_functions().items()}
+    tree = ast.parse((ROOT / "mutants" / f"{name}.py").read_text())
+    defined = {node.name: _dump(ast.unparse(node)) for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert set(defined) == MUTANTS[name].changes and set(defined) <= set(reference)
+    assert all(defined[function] != reference[function] for function in defined), "a function the same as the reference's"
+    others = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom))]
+    assert [ast.unparse(node) for node in others[1:]] == ["complete(globals())"], "the docstring, then only complete()"
 
 
 @pytest.mark.parametrize("name", MUTANTS)
-def test_mutant_marks_its_bug_inside_the_changed_functions(name):
+def test_mutant_marks_its_bug_inside_its_functions_and_tells_the_mistake(name):
     path = ROOT / "mutants" / f"{name}.py"
     tree = ast.parse(path.read_text())
-    changed = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in MUTANTS[name].changes]
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
     marked = [number for number, line in enumerate(path.read_text().splitlines(), 1) if "# BUG:" in line]
-    assert ast.get_docstring(tree) and marked, "a module docstring and at least one # BUG: comment"
-    assert all(any(node.lineno <= number <= node.end_lineno for node in changed) for number in marked)
+    assert marked and all(any(node.lineno <= number <= node.end_lineno for node in functions) for number in marked)
+    docstring = ast.get_docstring(tree)
+    assert all(f"\n{section}: " in docstring for section in ("Mistake", "Symptom", "Fix")), docstring
 
 
-def functions(path):
-    """{name: ast.dump without the docstring} for each top-level function of a file (comments are not in the ast)."""
-    found = {}
-    for node in ast.parse(Path(path).read_text()).body:
-        if isinstance(node, ast.FunctionDef):
-            if ast.get_docstring(node) is not None:
-                node.body = node.body[1:]
-            found[node.name] = ast.dump(node)
-    return found
+def _dump(source):
+    """The ast of a function's source without its docstring (comments are not in the ast)."""
+    node = ast.parse(textwrap.dedent(source)).body[0]
+    if ast.get_docstring(node) is not None:
+        node.body = node.body[1:]
+    return ast.dump(node)

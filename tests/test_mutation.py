@@ -1,49 +1,67 @@
 """The mutation gate: mutmut's mutants of the reference all die under the suite, and the
-recipe for adopters (python -m suite.mutation) works on code that is not the reference."""
+recipe for adopters (python -m attention_conformance.mutation) works on code that is not the
+reference and reports in the Stryker mutation-testing-report-schema format."""
 
-import re
+import json
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections import Counter
 from pathlib import Path
 
-from suite.mutation import PYTEST_ARGS
+import jsonschema
+
+from attention_conformance.mutation import PYTEST_ARGS
+from attention_conformance.stryker import statuses
 
 ROOT = Path(__file__).parents[1]
+SCHEMA = json.loads((ROOT / "tests" / "data" / "mutation-testing-report-schema.json").read_text())
 
 
 def mutation(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "suite.mutation", *args], cwd=cwd, capture_output=True, text=True)
+    command = [sys.executable, "-m", "attention_conformance.mutation", *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
 
 
-def counts(output):
-    """{"total": n, "killed": n, ...} from the report's counts line."""
-    line = re.search(r"^  total .*$", output, re.MULTILINE).group(0)
-    return {name: int(n) for n, name in ((n, name.strip()) for name, n in re.findall(r"([a-z ]+) (\d+)", line))}
+def counts(report):
+    """{Stryker status: number of mutants} of a report."""
+    return Counter(mutant["status"] for file in report["files"].values() for mutant in file["mutants"])
 
 
-def test_the_suite_kills_every_mutmut_mutant_of_the_reference():
-    done = mutation("reference")
+def test_the_suite_kills_every_mutmut_mutant_of_the_reference(tmp_path):
+    done = mutation("reference", "--report", str(tmp_path / "report.json"))
     assert done.returncode == 0, done.stdout + done.stderr
-    found = counts(done.stdout)
-    assert found["total"] > 100, done.stdout  # the whole reference was mutated
-    assert found["killed"] == found["total"], done.stdout
+    report = json.loads((tmp_path / "report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    found = counts(report)
+    assert found["Killed"] > 100 and set(found) == {"Killed"}, found  # the whole reference, every mutant killed
+    mutated = {path for path, file in report["files"].items() if file["mutants"]}
+    assert mutated == {f"reference/{name}.py" for name in ("attention", "decode", "heads", "position")}
     assert "PASS: score 100.0%" in done.stdout
 
 
-def test_the_recipe_reports_the_survivors_of_an_implementation_that_is_not_the_reference(tmp_path):
+def test_the_report_places_each_mutant_where_its_function_changed(tmp_path):
     shutil.copy(ROOT / "tests" / "loop_attention.py", tmp_path)
     done = mutation("loop_attention", "--threshold", "0", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    found = counts(done.stdout)
-    live = re.findall(r"^(loop_attention\.\S+): survived$", done.stdout, re.MULTILINE)
-    assert found["total"] > 50 and found["killed"] + len(live) == found["total"], done.stdout
-    score = 100 * found["killed"] / found["total"]
-    assert f"score {score:.1f}%" in done.stdout
-    for name in live:  # each survivor comes with the diff that made it
+    report = json.loads((tmp_path / "mutation-report.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    (file,) = report["files"].values()
+    lines = file["source"].splitlines()
+    for mutant in file["mutants"]:
+        start, end = mutant["location"]["start"], mutant["location"]["end"]
+        assert 1 <= start["line"] <= end["line"] <= len(lines), mutant
+        if start["line"] == end["line"] and start["column"] < end["column"]:
+            replaced = lines[start["line"] - 1][start["column"] - 1 : end["column"] - 1]
+            assert mutant["description"].startswith(repr(replaced)), mutant
+    survivors = [m["id"] for m in file["mutants"] if m["status"] == "Survived"]
+    found = counts(report)
+    assert sum(found.values()) > 50 and found["Killed"] + len(survivors) == sum(found.values()), found
+    assert f"score {100 * found['Killed'] / sum(found.values()):.1f}%" in done.stdout
+    for name in survivors:  # each survivor comes with the diff that made it
         assert f"# {name}: survived\n--- loop_attention.py" in done.stdout
-    assert list(tmp_path.iterdir()) == [tmp_path / "loop_attention.py"]  # the workspace was elsewhere
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["loop_attention.py", "mutation-report.json"]
 
 
 def test_the_recipe_fails_below_its_threshold(tmp_path):
@@ -62,7 +80,7 @@ def test_mutmut_run_at_the_root_uses_the_same_settings_as_the_recipe():
     assert settings["source_paths"] == ["reference/"]
     assert settings["also_copy"] == ["suite/"]
     assert settings["pytest_add_cli_args_test_selection"] == ["suite/"]
-    assert settings["pytest_add_cli_args"] == ["--impl=reference", *PYTEST_ARGS]
+    assert settings["pytest_add_cli_args"] == ["--impl=reference", "--impl-dtype=float64", *PYTEST_ARGS]
 
 
 def test_mutmut_run_at_the_root_kills_everything_and_leaves_git_status_clean(tmp_path):
@@ -76,10 +94,7 @@ def test_mutmut_run_at_the_root_kills_everything_and_leaves_git_status_clean(tmp
         subprocess.run([*git, *step], cwd=tmp_path, check=True)
     run = subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = subprocess.run(
-        [sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=tmp_path, capture_output=True, text=True
-    )
-    statuses = re.findall(r"^\s+\S+: (.+)$", results.stdout, re.MULTILINE)
-    assert len(statuses) > 100 and set(statuses) == {"killed"}, results.stdout
+    found = Counter(statuses(tmp_path).values())
+    assert found["killed"] > 100 and set(found) == {"killed"}, found
     status = subprocess.run(["git", "status", "--porcelain"], cwd=tmp_path, capture_output=True, text=True)
     assert status.stdout == "", status.stdout

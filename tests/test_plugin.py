@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy  # noqa: F401
 import pytest
 
-import suite
-from suite.contract import CAPABILITIES
+import attention_conformance
+from attention_conformance.contract import CAPABILITIES
 
-SUITE = Path(suite.__file__).parent
+SUITE = Path(attention_conformance.__file__).parent
+REFERENCE = "attention_conformance.reference"
 MISSING = [c for c in CAPABILITIES if c != "softmax"]  # what the only_softmax fixture's module lacks
 
 OBJECTS = """
@@ -68,17 +69,18 @@ def isolated(pytester, monkeypatch):
 @pytest.fixture
 def only_softmax(pytester):
     """The name of a module providing the reference's softmax and nothing else of the contract."""
-    write(pytester, "only_softmax", "from reference import softmax")
+    write(pytester, "only_softmax", "from attention_conformance.reference import softmax")
     return "only_softmax"
 
 
 def run(pytester, *args):
-    """pytest in this process, with the kit's plugin loaded by its entry point's name."""
-    return pytester.runpytest("-p", "attention_conformance", *args)
+    """pytest in this process, with the kit's plugin loaded by its entry point's name. The package of
+    that name is imported already here, which pytest warns about when asked to load it: not a real run's case."""
+    return pytester.runpytest("-p", "attention_conformance", "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
 
 
 def run_subprocess(pytester, *args):
-    """pytest in a new process: for runs that import reference, or start xdist workers."""
+    """pytest in a new process: for runs that import the reference, or start xdist workers."""
     return pytester.runpytest_subprocess("-p", "attention_conformance", *args)
 
 
@@ -121,17 +123,18 @@ def run_broken_softmax(pytester, suite_tests, body, *args):
 
 
 def test_it_runs_the_whole_suite_on_the_reference_and_every_capability_conforms(pytester, suite_tests):
-    result = run_subprocess(pytester, "--impl=reference")
+    result = run_subprocess(pytester, f"--impl={REFERENCE}")
     result.assert_outcomes(passed=suite_tests.total())
-    result.stdout.fnmatch_lines(summary("reference", dict.fromkeys(CAPABILITIES, "conforms (* checks passed)")))
+    result.stdout.fnmatch_lines(summary(REFERENCE, dict.fromkeys(CAPABILITIES, "conforms (* checks passed)")))
 
 
 def test_it_reports_the_implementation_where_it_was_chosen_and_the_settings_in_the_header(pytester):
-    result = run_subprocess(pytester, "--impl=reference", "--impl-dtype=float32", "--impl-strict", "--collect-only")
+    result = run_subprocess(pytester, f"--impl={REFERENCE}", "--impl-dtype=float32", "--impl-strict", "--collect-only")
     result.stdout.fnmatch_lines(
         [
-            header("reference", "--impl", "*/reference/__init__.py"),
-            "attention conformance: dtype float32, strict on, 10 of 10 callables provided",
+            header(REFERENCE, "--impl", "*/reference/__init__.py"),
+            "attention conformance: dtype float32, strict on, timeout per call 60 s, 10 of 10 callables provided",
+            "attention conformance: differential checks compare with the kit's reference, */reference/__init__.py",
             "rootdir: *",
             "plugins: attention-conformance-*",
         ],
@@ -153,6 +156,98 @@ def test_it_stays_out_of_test_runs_that_do_not_reach_the_suite(pytester, monkeyp
     result.stdout.no_fnmatch_line("*attention conformance*")
 
 
+PROJECT_CONFTEST = """
+import pytest
+
+
+@pytest.fixture
+def dtype():
+    return "the project's own"
+"""
+
+PROJECT_TESTS = """
+import pytest
+
+
+def test_own_fixture(dtype):
+    assert dtype == "the project's own"
+
+
+@pytest.mark.parametrize("name", ["impl", "tol"])
+def test_no_fixture_of_the_kit(request, name):
+    with pytest.raises(pytest.FixtureLookupError):
+        request.getfixturevalue(name)
+"""
+
+
+def test_it_leaves_a_projects_own_tests_and_fixtures_alone(pytester):
+    pytester.makeconftest(PROJECT_CONFTEST)
+    pytester.makepyfile(PROJECT_TESTS)
+    result = run_subprocess(pytester, "-W", "error")
+    result.assert_outcomes(passed=3)
+    assert "warning" not in result.stdout.str().lower()
+    markers = run_subprocess(pytester, "--markers")
+    markers.stdout.no_fnmatch_line("*conformance(capability)*")
+
+
+def test_it_rejects_an_empty_implementation_name(pytester):
+    pytester.makepyfile("def test_unrelated():\n    pass\n")
+    result = run(pytester, "--impl=")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --impl: the implementation's name is empty: write --impl=MODULE[[]:ATTR]"])
+
+
+def test_it_rejects_an_empty_environment_variable_when_the_suite_runs(pytester, monkeypatch):
+    monkeypatch.setenv("ATTENTION_IMPL", "")
+    result = run(pytester, str(SUITE))
+    expect_usage_error(result, "ERROR: attention conformance: $ATTENTION_IMPL is set but empty: name an implementation")
+
+
+def test_plain_pytest_finds_the_module_in_the_folder_it_runs_from(tmp_path):
+    # the pytest script, not python -m pytest: the folder is not on sys.path, and no PYTHONPATH helps
+    (tmp_path / "beside_me.py").write_text("from attention_conformance.reference import softmax\n")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "ATTENTION_IMPL", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    pytest_script = Path(sys.executable).with_name("pytest")
+    done = subprocess.run(
+        [str(pytest_script), "--impl=beside_me", str(SUITE / "test_softmax.py"), "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"attention conformance: beside_me (--impl) from {tmp_path}/beside_me.py" in done.stdout
+
+
+def test_the_differential_checks_use_the_kits_reference_not_a_module_named_reference(pytester, suite_tests):
+    # the project's own module named reference: a correct softmax, computed in float32 on purpose.
+    # Were it the oracle, the kit's reference would fail the differential check against it.
+    write(pytester, "reference", "import numpy as np\nfrom attention_conformance.reference import softmax as right\n\n\n"
+          "def softmax(x, axis=-1):\n    return right(x, axis).astype(np.float32)\n")
+    result = run_subprocess(pytester, f"--impl={REFERENCE}", str(SUITE / "test_softmax.py"))
+    result.assert_outcomes(passed=suite_tests["test_softmax.py"])
+    oracle = result.stdout.str().split("differential checks compare with the kit's reference, ")[1].split("\n")[0]
+    assert oracle.endswith("reference/__init__.py") and oracle != str(pytester.path / "reference.py"), oracle
+
+
+def test_a_float64_run_at_float32_precision_says_so(pytester):
+    write(
+        pytester,
+        "single",
+        "import numpy as np\n\n\ndef softmax(x, axis=-1):\n"
+        "    x = x.astype(np.float32)\n    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+        "    return e / e.sum(axis=axis, keepdims=True)\n",
+    )
+    result = run(pytester, "--impl=single", str(SUITE / "test_softmax.py"), "-k", "matches_the_definition")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(
+        ["  worst at index *: got 0.*, expected 0.*, |difference| *",
+         "  * values outside the tolerance 1e-10 + 1e-10 * |expected|",
+         "  every value is within float32's tolerance (1e-05 + 1e-05 * |expected|): the implementation seems to "
+         "compute in float32 or lower precision, not float64"],
+        consecutive=True,
+    )
+    got, expected = result.stdout.str().split("got ")[1].split(", |difference|")[0].split(", expected ")
+    assert got != expected  # enough digits to tell them apart
+
+
 # 2. module:attr names an object
 
 
@@ -169,7 +264,7 @@ def test_it_accepts_an_object_named_as_module_colon_attribute(pytester, suite_te
 
 def test_it_takes_the_implementation_from_the_ini_file_when_the_suite_runs(pytester, suite_tests, only_softmax):
     pytester.makeini(f"[pytest]\nattention_impl = {only_softmax}\n")
-    result = run(pytester, "--pyargs", "suite")
+    result = run(pytester, "--pyargs", "attention_conformance")
     expect_only_softmax_ran(result, suite_tests)
     result.stdout.fnmatch_lines([header("only_softmax", f"attention_impl in {pytester.path}/tox.ini", "*")])
 
@@ -186,7 +281,7 @@ def test_it_takes_the_implementation_from_the_environment_when_the_suite_runs(
 def test_it_prefers_the_environment_to_the_ini_file(pytester, only_softmax, monkeypatch):
     pytester.makeini("[pytest]\nattention_impl = no_such_module\n")
     monkeypatch.setenv("ATTENTION_IMPL", only_softmax)
-    result = run(pytester, "--pyargs", "suite", "--collect-only")
+    result = run(pytester, "--pyargs", "attention_conformance", "--collect-only")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([header("only_softmax", "$ATTENTION_IMPL", "*")])
 
@@ -202,7 +297,7 @@ def test_it_prefers_the_command_line_to_the_environment_and_the_ini_file(pyteste
 def test_it_runs_the_reference_when_no_implementation_is_named(pytester):
     result = run_subprocess(pytester, str(SUITE), "--collect-only")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([header("reference", "default", "*/reference/__init__.py")])
+    result.stdout.fnmatch_lines([header(REFERENCE, "default", "*/reference/__init__.py")])
 
 
 # 4. A bad name is one usage error
@@ -213,18 +308,18 @@ def test_it_reports_an_unknown_module_as_a_usage_error(pytester):
     expect_usage_error(
         result,
         "ERROR: attention conformance: cannot use the implementation from --impl: "
-        "'no_such_module': no module named 'no_such_module' (is it installed, or on sys.path from where pytest runs?)",
+        "'no_such_module': no module named 'no_such_module' (is it installed, or in the folder pytest runs from?)",
     )
 
 
 def test_it_tells_to_write_a_colon_when_a_dotted_name_is_an_attribute(pytester):
-    result = run(pytester, "--impl=reference.softmax")
-    expect_usage_error(result, "ERROR: *: reference.softmax is not a module; to name an object write reference:softmax")
+    result = run(pytester, f"--impl={REFERENCE}.softmax")
+    expect_usage_error(result, f"ERROR: *: {REFERENCE}.softmax is not a module; to name an object write {REFERENCE}:softmax")
 
 
 def test_it_names_an_attribute_the_module_lacks(pytester):
-    result = run(pytester, "--impl=reference:no_such_thing")
-    expect_usage_error(result, "ERROR: *: 'reference:no_such_thing': reference has no attribute 'no_such_thing'")
+    result = run(pytester, f"--impl={REFERENCE}:no_such_thing")
+    expect_usage_error(result, f"ERROR: *: '{REFERENCE}:no_such_thing': {REFERENCE} has no attribute 'no_such_thing'")
 
 
 def test_it_shows_the_exception_of_a_module_whose_import_raises(pytester):
@@ -239,7 +334,7 @@ def test_it_tells_a_missing_dependency_apart_from_a_missing_implementation(pytes
     expect_usage_error(result, "ERROR: *: importing needs_more raised ModuleNotFoundError(*no_such_dependency*)")
 
 
-@pytest.mark.parametrize("name", ["foo:", "a b", ":softmax", "reference:softmax."])
+@pytest.mark.parametrize("name", ["foo:", "a b", ":softmax", "attention_conformance.reference:softmax."])
 def test_it_rejects_a_malformed_name(pytester, name):
     result = run(pytester, f"--impl={name}")
     expect_usage_error(
@@ -260,7 +355,7 @@ def test_it_names_the_environment_variable_when_its_name_is_bad(pytester, monkey
 
 
 def test_it_rejects_an_unknown_dtype(pytester):
-    result = run(pytester, "--impl=reference", "--impl-dtype=int32")
+    result = run(pytester, f"--impl={REFERENCE}", "--impl-dtype=int32")
     expect_usage_error(
         result,
         "ERROR: usage: *",
@@ -348,9 +443,9 @@ def test_it_passes_strict_on_to_the_xdist_workers(pytester, suite_tests, only_so
 
 
 def test_it_runs_only_the_tests_given_on_the_command_line(pytester, suite_tests):
-    result = run_subprocess(pytester, "--impl=reference", str(SUITE / "test_softmax.py"))
+    result = run_subprocess(pytester, f"--impl={REFERENCE}", str(SUITE / "test_softmax.py"))
     result.assert_outcomes(passed=suite_tests["test_softmax.py"])
-    result.stdout.fnmatch_lines(summary("reference", {"softmax": "conforms (*)", **dict.fromkeys(MISSING, "not run")}))
+    result.stdout.fnmatch_lines(summary(REFERENCE, {"softmax": "conforms (*)", **dict.fromkeys(MISSING, "not run")}))
 
 
 # 9. Known failures declared in a file
@@ -384,14 +479,14 @@ def test_it_takes_a_node_id_as_pytest_prints_it(pytester, suite_tests, separator
 
 def test_it_fails_a_declared_failure_that_passes(pytester, suite_tests):
     path = declare(pytester, "test_softmax_known_answers")
-    result = run(pytester, "--impl=reference", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
+    result = run(pytester, f"--impl={REFERENCE}", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
     result.assert_outcomes(passed=suite_tests["test_softmax.py"] - 1, failed=1)
     result.stdout.fnmatch_lines(["[[]XPASS(strict)] declared as a known failure (*known_failures.txt:1)"])
 
 
 def test_it_warns_about_a_declared_failure_that_matches_no_test(pytester, suite_tests):
     path = declare(pytester, "test_softmax_known_answers[no-such-case]  stale")
-    result = run(pytester, "--impl=reference", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
+    result = run(pytester, f"--impl={REFERENCE}", f"--impl-xfail={path}", str(SUITE / "test_softmax.py"))
     result.assert_outcomes(passed=suite_tests["test_softmax.py"], warnings=1)
     result.stdout.fnmatch_lines(
         [f"*{path}:1: 'test_softmax_known_answers[[]no-such-case]' matches no test of the suite"]
@@ -399,7 +494,7 @@ def test_it_warns_about_a_declared_failure_that_matches_no_test(pytester, suite_
 
 
 def test_it_rejects_a_known_failures_file_it_cannot_read(pytester):
-    result = run(pytester, "--impl=reference", "--impl-xfail=missing.txt")
+    result = run(pytester, f"--impl={REFERENCE}", "--impl-xfail=missing.txt")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*argument --impl-xfail: cannot read the known-failures file missing.txt: No such file*"]

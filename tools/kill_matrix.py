@@ -8,34 +8,35 @@ import json
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suite import mistakes
-
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "kill-matrix.json"
-TITLES = [value.title for value in vars(mistakes).values() if isinstance(value, mistakes.Mistake)]
+MUTANTS = "attention_conformance.mutants"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One test's result: passed, failed, error or skipped, with the failure's message."""
+    """One check's result, from the --impl-report document: its outcome ("passed", "failed",
+    "skipped"...), how it failed (the record's "failure"), the mistake it named, its worst error
+    as a multiple of the tolerance, its message."""
 
     status: str
+    failure: str = None
+    diagnosis: str = None
+    worst: float = None
     message: str = ""
 
     @property
     def diagnoses(self):
-        """The titles of the mistakes the message names in a "looks like:" line."""
-        return {title for title in TITLES if f"looks like: {title}:" in self.message}
+        return {self.diagnosis} if self.diagnosis else set()
 
     @property
     def by_a_check(self):
-        """Failed on a checked property (the suite's message format), not on a raise."""
-        return self.status == "failed" and "\n  checked: " in self.message
+        """Failed on a checked value, shape or property, not on a raise, a timeout or a crash."""
+        return self.status == "failed" and self.failure == "value"
 
 
 @dataclass
@@ -56,26 +57,18 @@ class Run:
 
 
 def run_suite(impl, *options, cwd=ROOT):
-    """Run the conformance suite on `impl` (e.g. "mutants.unscaled_scores") in a subprocess.
+    """Run the conformance suite on `impl` (e.g. "attention_conformance.mutants.unscaled_scores") in a
+    subprocess, reading each check's outcome from its --impl-report document.
 
     `options` go to pytest as they are (e.g. "--impl-dtype=float32"); `cwd` is where it runs."""
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp, "junit.xml")
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            f"--impl={impl}",
-            *options,
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-        ]
-        done = subprocess.run([*command, f"--junitxml={report}"], cwd=cwd, capture_output=True, text=True)
+        report = Path(tmp, "report.json")
+        command = [sys.executable, "-m", "pytest", f"--impl={impl}", f"--impl-report={report}", *options,
+                   "-p", "no:randomly", "-p", "no:cacheprovider"]
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
         run = Run(impl, done.returncode, done.stdout + done.stderr)
         if report.exists():
-            run.outcomes = dict(map(_outcome, ElementTree.parse(report).iter("testcase")))
+            run.outcomes = dict(map(_outcome, json.loads(report.read_text())["checks"]))
     return run
 
 
@@ -85,19 +78,16 @@ def run_many(impls, *options, workers=2):
         return dict(zip(impls, pool.map(lambda impl: run_suite(impl, *options), impls)))
 
 
-def _outcome(case):
-    """(test id "module.py::name[params]", Outcome) of a junit <testcase>."""
-    test = f"{case.get('classname').rpartition('.')[2]}.py::{case.get('name')}"
-    for status in ("failure", "error", "skipped"):
-        element = case.find(status)
-        if element is not None:
-            return test, Outcome("failed" if status == "failure" else status, element.text or "")
-    return test, Outcome("passed")
+def _outcome(check):
+    """(test id "module.py::name[params]", Outcome) of a check of the report."""
+    test = check["id"].rpartition("/")[2]
+    fields = {name: check[name] for name in ("failure", "diagnosis", "worst", "message") if name in check}
+    return test, Outcome(check["outcome"], **fields)
 
 
 def mutant_names():
-    """The hand-written mutants: the modules of mutants/ (mutmut's conftest.py aside)."""
-    return sorted(path.stem for path in (ROOT / "mutants").glob("*.py") if path.name != "conftest.py")
+    """The hand-written mutants: the modules of mutants/ (its __init__ and mutmut's conftest.py aside)."""
+    return sorted(path.stem for path in (ROOT / "mutants").glob("*.py") if path.name not in ("__init__.py", "conftest.py"))
 
 
 def function_of(test):
@@ -135,7 +125,7 @@ def table(matrix):
 
 def main():
     names = mutant_names()
-    runs = run_many([f"mutants.{name}" for name in names])
+    runs = run_many([f"{MUTANTS}.{name}" for name in names])
     broken = [run for run in runs.values() if run.returncode not in (0, 1) or not run.outcomes]
     for run in broken:
         print(f"{run.impl}: pytest exited with {run.returncode}\n{run.output}", file=sys.stderr)

@@ -7,18 +7,17 @@ failure has no ratio and shows as such); for a correct implementation, whether i
 """
 
 import importlib.util
-import re
 import sys
 
-from suite.precision import TOLERANCES
-from tools.kill_matrix import mutant_names, run_many
+from attention_conformance.precision import TOLERANCES
+from tools.kill_matrix import MUTANTS, mutant_names, run_many
 
-ADAPTERS = {"torch": "suite.adapters.torch_attention", "jax": "suite.adapters.jax_attention"}
+ADAPTERS = {"torch": "attention_conformance.adapters.torch_attention", "jax": "attention_conformance.adapters.jax_attention"}
 
 
 def margin(run):
     """A mutant's worst error over the tolerance in its failed checks, as text."""
-    ratios = [float(r) for o in run.failed().values() for r in re.findall(r"= (\S+) times the tolerance", o.message)]
+    ratios = [float(outcome.worst) for outcome in run.failed().values() if outcome.worst is not None]
     if ratios:
         return "inf (NaN)" if max(ratios) == float("inf") else f"{max(ratios):.2g}x"
     return "shape/property" if run.failed() else "NOT KILLED"
@@ -31,8 +30,8 @@ def verdict(run):
 
 
 def main():
-    correct = ["reference"] + [impl for package, impl in ADAPTERS.items() if importlib.util.find_spec(package)]
-    mutants = [f"mutants.{name}" for name in mutant_names()]
+    correct = ["attention_conformance.reference"] + [impl for package, impl in ADAPTERS.items() if importlib.util.find_spec(package)]
+    mutants = [f"{MUTANTS}.{name}" for name in mutant_names()]
     columns = {dtype: run_many(mutants + correct, f"--impl-dtype={dtype}") for dtype in TOLERANCES}
     print("| implementation | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))

@@ -1,5 +1,5 @@
 """The contract on top of real library code, one module per framework: run them with
-`pytest --impl=suite.adapters.torch_attention` (or `jax_attention`), or copy one as the
+`pytest --impl=attention_conformance.adapters.torch_attention` (or `jax_attention`), or copy one as the
 template of your own adapter (README, "Adopting the kit").
 
 Each converts the suite's numpy inputs to the framework's arrays in the same dtype, calls

@@ -1,0 +1,152 @@
+"""Keeping the kit and the implementation apart: numeric state, time limits, read-only inputs.
+
+The kit computes its answers and messages under its own numpy error state, print options and
+warning filters (`kit_numerics`), whatever the user's module set at import or the command line
+asked for; each call of the implementation runs under the user's own (`user_numerics`), so
+`np.seterr(all="raise")` or `-W error` apply to their code, never to ours.
+"""
+
+import contextlib
+import signal
+import threading
+import warnings
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import numpy as np
+
+# numpy's own defaults: the kit's messages look the same whatever the user's print options.
+PRINT_DEFAULTS = dict(
+    precision=8,
+    threshold=1000,
+    edgeitems=3,
+    linewidth=75,
+    suppress=False,
+    nanstr="nan",
+    infstr="inf",
+    formatter=None,
+    sign="-",
+    floatmode="maxprec",
+    legacy=False,
+)
+
+
+@dataclass(frozen=True)
+class NumericState:
+    """numpy's error handling and print options, and the warning filters, as they were."""
+
+    errors: dict
+    printing: dict
+    filters: list
+
+    @classmethod
+    def now(cls):
+        return cls(np.geterr(), np.get_printoptions(), list(warnings.filters))
+
+
+_user_state = ContextVar("attention_conformance_user_state", default=None)
+
+
+@contextlib.contextmanager
+def kit_numerics():
+    """The kit's own state: numpy errors ignored, default print options, no warnings."""
+    token = _user_state.set(NumericState.now())
+    try:
+        with np.errstate(all="ignore"), np.printoptions(**PRINT_DEFAULTS), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        _user_state.reset(token)
+
+
+@contextlib.contextmanager
+def user_numerics():
+    """Inside kit_numerics: the state the user had when it began (nothing changes outside it)."""
+    user = _user_state.get()
+    if user is None:
+        yield
+        return
+    with np.errstate(**user.errors), np.printoptions(**user.printing), warnings.catch_warnings():
+        warnings.filters[:] = user.filters  # catch_warnings restores the kit's filters on the way out
+        yield
+
+
+class CallTimedOut(BaseException):
+    """Raised inside a call that outlived --impl-timeout. A BaseException, so that the
+    implementation's own `except Exception` cannot swallow it."""
+
+
+@contextlib.contextmanager
+def deadline(seconds):
+    """Raise CallTimedOut in the block after `seconds` (0 or None: no limit).
+
+    Uses SIGALRM, as pytest-timeout's signal method does, so it needs a Unix main thread;
+    elsewhere the block runs without a limit. Any timer already set (pytest-timeout's) is
+    put back afterwards with the time it had left.
+    """
+    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallTimedOut(seconds)
+
+    previous_handler = signal.signal(signal.SIGALRM, expire)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay:
+            signal.setitimer(signal.ITIMER_REAL, previous_delay, previous_interval)
+
+
+class Inputs:
+    """What a call's array arguments and parameter dicts held before the call, to tell after
+    it whether the implementation changed them: values, shapes, dtypes, and keys added,
+    removed or rebound. The arguments named in `opaque` (the decode cache) are not watched."""
+
+    def __init__(self, names, args, opaque=("cache",)):
+        self.watched = {}
+        for name, value in zip(names, args):
+            if name in opaque:
+                continue
+            if isinstance(value, np.ndarray):
+                self.watched[name] = (value, value.copy())
+            elif isinstance(value, dict):
+                self.watched[name] = (value, {key: (item, _copy(item)) for key, item in value.items()})
+
+    def changes(self):
+        """What changed since, in words: [] when nothing did."""
+        found = []
+        for name, (value, before) in self.watched.items():
+            if isinstance(value, np.ndarray):
+                found += _array_changes(name, value, before)
+                continue
+            for key in sorted(set(value) - set(before), key=str):
+                found.append(f"added {name}[{key!r}] to its input {name}")
+            for key in sorted(set(before) - set(value), key=str):
+                found.append(f"removed {name}[{key!r}] from its input {name}")
+            for key, (item, copy) in before.items():
+                if key not in value:
+                    continue
+                if value[key] is not item:
+                    found.append(f"replaced {name}[{key!r}] in its input {name} with another object")
+                elif isinstance(item, np.ndarray):
+                    found += _array_changes(f"{name}[{key!r}]", item, copy)
+        return found
+
+
+def _copy(item):
+    return item.copy() if isinstance(item, np.ndarray) else item
+
+
+def _array_changes(name, array, before):
+    if array.shape != before.shape or array.dtype != before.dtype:
+        shapes = f"{before.dtype}{list(before.shape)} to {array.dtype}{list(array.shape)}"
+        return [f"changed the shape or dtype of its input {name} in place ({shapes})"]
+    # bit for bit: a write of -0.0 over 0.0, or of another NaN, is a write too
+    if array.tobytes() != before.tobytes():
+        return [f"changed its input {name} in place"]
+    return []
