@@ -33,6 +33,12 @@ def complete(namespace):
         namespace[name] = _rebound(value, namespace) if _is_reference_function(value) else value
 
 
+def faulty_functions(module):
+    """The names of the functions a mutant module defines itself (not those complete() added)."""
+    return frozenset(name for name, function in reference_functions().items()
+                     if getattr(module, name).__code__ is not function.__code__)
+
+
 def reference_functions():
     """{name: function} for every function the reference defines, in its modules' order."""
     return {name: value for name, value in _reference_globals().items() if _is_reference_function(value)}

@@ -1,4 +1,4 @@
-"""head dimension hard-coded
+"""head dimension hard-coded to 64
 
 Mistake: split_heads fixes d_k = 64 and derives the number of heads as d_model // 64.
 Symptom: a reshape error when d_model is not a multiple of 64; otherwise it runs silently

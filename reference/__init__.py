@@ -1,22 +1,35 @@
-"""The reference attention stack: the kit's default implementation and its oracle.
+"""The reference attention stack: the kit's default implementation and its oracle for the
+checks marked differential.
 
 Every callable of the contract (docs/contract.md) is here, in numpy, written to be read.
 """
 
-from .attention import create_causal_mask, scaled_dot_product_attention, softmax
-from .decode import decode_step
-from .heads import causal_self_attention, merge_heads, multi_head_attention, split_heads
-from .position import embed, positional_encoding
+from .attention import create_causal_mask, create_sliding_window_mask, scaled_dot_product_attention, softmax
+from .decode import decode_chunk, decode_step
+from .heads import (
+    causal_self_attention,
+    cross_attention,
+    grouped_query_attention,
+    merge_heads,
+    multi_head_attention,
+    split_heads,
+)
+from .position import apply_rope, embed, positional_encoding
 
 __all__ = [
     "softmax",
     "create_causal_mask",
+    "create_sliding_window_mask",
     "scaled_dot_product_attention",
     "split_heads",
     "merge_heads",
     "multi_head_attention",
     "causal_self_attention",
+    "grouped_query_attention",
+    "cross_attention",
     "positional_encoding",
     "embed",
+    "apply_rope",
     "decode_step",
+    "decode_chunk",
 ]

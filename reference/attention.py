@@ -1,4 +1,4 @@
-"""Softmax, the causal mask and scaled dot-product attention."""
+"""Softmax, the causal and sliding-window masks, and scaled dot-product attention."""
 
 import numpy as np
 
@@ -17,6 +17,17 @@ def create_causal_mask(seq_len):
     query = np.arange(seq_len)[:, None]  # (seq_len, 1): i, one per row
     key = np.arange(seq_len)  # (seq_len,): j, one per column
     return np.where(key > query, -np.inf, 0.0)  # (seq_len, seq_len)
+
+
+def create_sliding_window_mask(seq_len, window):
+    """Additive mask (seq_len, seq_len): 0.0 where 0 <= i - j < window, -inf elsewhere.
+
+    Query i sees itself and the window - 1 positions before it.
+    """
+    query = np.arange(seq_len)[:, None]  # (seq_len, 1): i, one per row
+    key = np.arange(seq_len)  # (seq_len,): j, one per column
+    behind = query - key  # (seq_len, seq_len): how far key j lies behind query i
+    return np.where((behind >= 0) & (behind < window), 0.0, -np.inf)
 
 
 def scaled_dot_product_attention(q, k, v, mask=None):

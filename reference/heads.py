@@ -1,4 +1,7 @@
-"""Splitting into heads, merging them back, and multi-head self-attention."""
+"""Splitting into heads, merging them back, and the attention layers built on them:
+multi-head, causal, grouped-query and cross-attention."""
+
+import numpy as np
 
 from .attention import create_causal_mask, scaled_dot_product_attention
 
@@ -42,3 +45,31 @@ def causal_self_attention(x, params, n_heads):
     """multi_head_attention in which position i sees only positions j <= i."""
     seq = x.shape[1]
     return multi_head_attention(x, params, n_heads, create_causal_mask(seq))
+
+
+def grouped_query_attention(x, params, n_heads, n_kv_heads, mask=None):
+    """Self-attention over x (batch, seq, d_model) with n_kv_heads key/value heads -> (batch, seq, d_model).
+
+    w_q and w_o are (d_model, d_model); w_k and w_v are (d_model, n_kv_heads * d_k). Query head h
+    attends with key/value head h // (n_heads // n_kv_heads): consecutive query heads share one.
+    """
+    assert n_heads % n_kv_heads == 0, f"n_heads={n_heads} is not divisible by n_kv_heads={n_kv_heads}"
+    q = split_heads(x @ params["w_q"], n_heads)  # (batch, n_heads, seq, d_k)
+    k = split_heads(x @ params["w_k"], n_kv_heads)  # (batch, n_kv_heads, seq, d_k)
+    v = split_heads(x @ params["w_v"], n_kv_heads)
+    kv_head = np.arange(n_heads) // (n_heads // n_kv_heads)  # (n_heads,): the key/value head of query head h
+    k, v = k[:, kv_head], v[:, kv_head]  # (batch, n_heads, seq, d_k): consecutive query heads share one
+    out, _ = scaled_dot_product_attention(q, k, v, mask)  # (batch, n_heads, seq, d_k)
+    return merge_heads(out) @ params["w_o"]  # (batch, seq, d_model)
+
+
+def cross_attention(x, context, params, n_heads, mask=None):
+    """Queries from x (batch, Lq, d_model), keys and values from context (batch, Lk, d_model) -> (batch, Lq, d_model).
+
+    The additive `mask` is broadcastable to (batch, n_heads, Lq, Lk): a padding mask over the context.
+    """
+    q = split_heads(x @ params["w_q"], n_heads)  # (batch, n_heads, Lq, d_k)
+    k = split_heads(context @ params["w_k"], n_heads)  # (batch, n_heads, Lk, d_k)
+    v = split_heads(context @ params["w_v"], n_heads)
+    out, _ = scaled_dot_product_attention(q, k, v, mask)  # (batch, n_heads, Lq, d_k)
+    return merge_heads(out) @ params["w_o"]  # (batch, Lq, d_model)

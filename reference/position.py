@@ -1,4 +1,4 @@
-"""Sinusoidal positional encoding and token embedding."""
+"""Sinusoidal positional encoding, token embedding, and rotary position embedding."""
 
 import numpy as np
 
@@ -19,3 +19,19 @@ def embed(tokens, embedding):
     seq = tokens.shape[1]
     d_model = embedding.shape[1]
     return embedding[tokens] + positional_encoding(seq, d_model)  # added, not concatenated
+
+
+def apply_rope(x, positions):
+    """x (..., seq, d), positions (seq,) ints -> (..., seq, d): rotary position embedding.
+
+    The half-split layout (GPT-NeoX, Llama in HF transformers): feature i pairs with feature
+    i + d/2, and the pair turns by the angle p * theta_i, theta_i = 10000^(-2i/d).
+    """
+    d = x.shape[-1]
+    assert d % 2 == 0, f"the feature width d={d} is odd: rotary embedding turns pairs of features"
+    half = d // 2
+    theta = 10000.0 ** (-2 * np.arange(half) / d)  # (d/2,)
+    angle = np.asarray(positions)[:, None] * theta  # (seq, d/2)
+    cos, sin = np.cos(angle), np.sin(angle)
+    first, second = x[..., :half], x[..., half:]  # (..., seq, d/2) each
+    return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)  # (..., seq, d)

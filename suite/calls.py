@@ -1,49 +1,77 @@
-"""A call of one of the contract's callables: how it is named in messages, and how the
-implementation is called, isolated from the kit (time limit, exceptions, read-only inputs)."""
+"""A call of one of the contract's callables: how it is named in messages, how the implementation
+is called (isolated from the kit: time limit, exceptions, read-only inputs, its declaration),
+how any other implementation of the contract answers it (the formulas, a mutant), and how to
+reproduce it in a plain Python prompt."""
 
 import traceback
 
 import numpy as np
+import pytest
 
 from attention_conformance import records
+from attention_conformance.cases import BUILDERS
 from attention_conformance.checks import fail
 from attention_conformance.contract import SIGNATURES
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
 
 TRACEBACK_FRAMES = 8  # of the implementation's own frames shown when it raises: where to look
+RULED_OUT = "ruled out by CONFORMANCE: "
 
 
 class Call:
     """One call of a contract callable; its description opens every failure message about it."""
 
-    def __init__(self, capability, *args, seed=None, **kwargs):
+    def __init__(self, capability, *args, case=None, dtype=None, **kwargs):
         self.capability = capability
         self.args = args
         self.kwargs = kwargs
-        self.seed = seed
+        self.case = case
+        self.dtype = dtype
+
+    @classmethod
+    def of(cls, case, dtype):
+        """The call a case describes, its inputs drawn in dtype."""
+        return cls(case.capability, *case.arguments(dtype), case=case, dtype=dtype, **case.kwargs)
+
+    @property
+    def seed(self):
+        return None if self.case is None else self.case.seed
+
+    def named(self):
+        """{parameter name: argument}, keyword arguments included."""
+        return {**dict(zip(SIGNATURES[self.capability], self.args)), **self.kwargs}
 
     def __str__(self):
-        named = zip(SIGNATURES[self.capability], self.args)
-        text = ", ".join(f"{name}={describe(value)}" for name, value in [*named, *self.kwargs.items()])
+        text = ", ".join(f"{name}={describe(value)}" for name, value in self.named().items())
         seed = "" if self.seed is None else f", inputs drawn with seed {self.seed}"
         return f"{self.capability}({text}){seed}"
 
     def run(self, impl):
-        """The implementation's result. The check fails, saying so, if the call raises (anything
-        but KeyboardInterrupt), outlives --impl-timeout, or changes its inputs."""
+        """The implementation's result. Skips when its declaration rules the call out; fails,
+        saying so, if the call raises (anything but KeyboardInterrupt), outlives --impl-timeout,
+        or changes its inputs."""
         __tracebackhide__ = True
+        function = impl.function(self.capability)
+        self.skip_if_ruled_out(impl)
         record = records.current.get()
         if record is not None:
             record.saw(self)
-        result, problem, failure = self.attempt(impl)
+        result, problem, failure = self.attempt(impl, function)
         if problem:
-            fail(self, None, problem, failure=failure)
+            fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
         return result
 
-    def attempt(self, impl):
+    def skip_if_ruled_out(self, impl):
+        __tracebackhide__ = True
+        reason = impl.declaration.rules_out(self.limits(), impl.dtype)
+        if reason:
+            records.note(ruled_out=reason.partition("=")[0])
+            pytest.skip(RULED_OUT + reason)
+
+    def attempt(self, impl, function=None):
         """(result, None, None), or (None, what went wrong in lines, its kind) when the call
         raised, outlived --impl-timeout or changed its inputs."""
-        function = impl.function(self.capability)
+        function = function or impl.function(self.capability)
         inputs = Inputs(SIGNATURES[self.capability], self.args)
         try:
             with user_numerics(), deadline(impl.timeout):
@@ -58,6 +86,174 @@ class Call:
         if changes:
             return None, [f"{change}: inputs are read-only" for change in changes], "changed its inputs"
         return result, None, None
+
+    def on(self, namespace):
+        """What another implementation of the contract (the formulas, a mutant) answers, its
+        array inputs widened to float64: the golden answer is computed from the cast inputs."""
+        return getattr(namespace, self.capability)(*map(widened, self.args), **self.kwargs)
+
+    def limits(self):
+        """What a declaration may rule out in this call (declaration.Declaration.rules_out)."""
+        named = self.named()
+        if self.capability == "scaled_dot_product_attention":
+            q, k, v = named["q"], named["k"], named["v"]
+            return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "lengths": (q.shape[-2], k.shape[-2]),
+                    "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
+        if "params" not in named:
+            return {}
+        x = named.get("x", named.get("x_t", named.get("x_new")))
+        keys = named["context"].shape[1] if "context" in named else x.shape[1]
+        limits = {"head_dim": x.shape[-1] // named["n_heads"], "lengths": (x.shape[1], keys)}
+        if self.capability == "causal_self_attention":
+            limits["mask"] = "causal"
+        elif "mask" in named:
+            limits["mask"] = mask_kind(named["mask"], x.shape[1], keys)
+        return limits
+
+    def snippet(self, impl_name):
+        """Lines of Python that make this call again and compute what it should return."""
+        lines, arguments = _inputs_code(self)
+        call = f"{self.capability}({arguments})"
+        draw = self.case.draw if self.case is not None else None
+        return [*_impl_import(impl_name, draw), *lines, f"got = impl.{call}", f"expected = Formulas().{call}"]
+
+
+class Decoding:
+    """decode_step or decode_chunk fed a sequence in pieces (`bounds`: where each piece starts),
+    each call passing back the cache the previous one returned: its outputs side by side."""
+
+    def __init__(self, case, dtype):
+        self.capability, self.case, self.dtype, self.bounds = case.capability, case, dtype, case.pieces
+        self.inputs = case.inputs(dtype)
+        self.x, self.params, self.n_heads = self.inputs["x"], self.inputs["params"], self.inputs["n_heads"]
+
+    @property
+    def seed(self):
+        return self.case.seed
+
+    def pieces(self):
+        ends = (*self.bounds[1:], self.x.shape[1])
+        return list(zip(self.bounds, ends))
+
+    def __str__(self):
+        sizes = sorted({end - start for start, end in self.pieces()})
+        return (f"{self.capability} fed x={describe(self.x)} in {len(self.pieces())} pieces of "
+                f"{' or '.join(map(str, sizes))} positions, params={describe(self.params)}, "
+                f"n_heads={self.n_heads}, inputs drawn with seed {self.seed}")
+
+    def limits(self):
+        head_dim = self.x.shape[-1] // self.n_heads
+        chunked = any(end - start > 1 for start, end in self.pieces())
+        return {"head_dim": head_dim, "lengths": (self.x.shape[1],), **({"mask": "causal"} if chunked else {})}
+
+    def skip_if_ruled_out(self, impl):
+        Call.skip_if_ruled_out(self, impl)
+
+    def run(self, impl):
+        """The implementation's outputs for every piece, side by side (batch, seq, d_model)."""
+        __tracebackhide__ = True
+        from attention_conformance.checks import as_array, expect_shape
+
+        impl.function(self.capability)
+        self.skip_if_ruled_out(impl)
+        cache, outputs = None, []
+        for start, end in self.pieces():
+            call = Call(self.capability, self.x[:, start:end], self.params, self.n_heads, cache, case=self.case,
+                        dtype=self.dtype)
+            result = call.run(impl)
+            if not (isinstance(result, (tuple, list)) and len(result) == 2):
+                fail(call, f"the call for positions {start} to {end - 1} returns (output, cache)",
+                     [f"got {type(result).__name__}"], reproduce=self.snippet(impl.name))
+            output = as_array(result[0], call, f"output for positions {start} to {end - 1}")
+            expect_shape(output, (self.x.shape[0], end - start, self.x.shape[2]), call,
+                         f"output for positions {start} to {end - 1}")
+            cache = result[1]
+            outputs.append(output)
+        records.note(call=str(self))
+        return np.concatenate(outputs, axis=1)
+
+    def on(self, namespace):
+        """Another implementation's outputs: the formulas give the causal forward at once; a
+        mutant decodes piece by piece like the implementation."""
+        from attention_conformance.oracle import Formulas
+
+        x, params = widened(self.x), widened(self.params)
+        if isinstance(namespace, Formulas):
+            return namespace.causal_self_attention(x, params, self.n_heads)
+        cache, outputs = None, []
+        for start, end in self.pieces():
+            output, cache = getattr(namespace, self.capability)(x[:, start:end], params, self.n_heads, cache)
+            outputs.append(np.asarray(output, dtype=np.float64))
+        return np.concatenate(outputs, axis=1)
+
+    def snippet(self, impl_name):
+        return [
+            *_impl_import(impl_name, self.case.draw),
+            f"inputs = {self.case.code(self.dtype)}",
+            'x, params = inputs["x"], inputs["params"]',
+            "cache, outputs = None, []",
+            f"for start, end in {self.pieces()!r}:",
+            f"    y, cache = impl.{self.capability}(x[:, start:end], params, {self.n_heads}, cache)",
+            "    outputs.append(y)",
+            "got = np.concatenate(outputs, axis=1)",
+            f"expected = Formulas().causal_self_attention(x, params, {self.n_heads})",
+        ]
+
+
+def mask_kind(mask, lq, lk):
+    """"none", "causal" (the square causal mask, broadcast to any leading axes) or "additive"."""
+    if mask is None:
+        return "none"
+    mask = np.asarray(mask, dtype=np.float64)
+    if lq == lk and mask.shape[-2:] == (lq, lk):
+        causal = np.where(np.tri(lq, dtype=bool), 0.0, -np.inf)
+        if (np.broadcast_to(mask, np.broadcast_shapes(mask.shape, causal.shape)) == causal).all():
+            return "causal"
+    return "additive"
+
+
+def widened(value):
+    """Arrays (also inside dicts) as float64; everything else as it is."""
+    if isinstance(value, dict):
+        return {key: widened(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float64)
+    return value
+
+
+def _impl_import(name, draw=None):
+    """The snippet's imports: numpy, the case's builder, the formulas, and the implementation as `impl`."""
+    module, _, attr = name.partition(":")
+    head = ["import numpy as np"]
+    if draw:
+        head.append(f"from attention_conformance.cases import {draw}")
+    head.append("from attention_conformance.oracle import Formulas")
+    if not attr:
+        return [*head, f"import {module} as impl"]
+    first, _, rest = attr.partition(".")
+    return [*head, f"from {module} import {first} as impl"] + ([f"impl = impl.{rest}"] if rest else [])
+
+
+def _inputs_code(call):
+    """(lines that build the call's inputs, the argument list that uses them)."""
+    named = call.named()
+    if call.case is not None and call.case.draw is not None:
+        drawn = BUILDERS[call.case.draw](dtype=call.dtype, **call.case.params)
+        lines = [f"inputs = {call.case.code(call.dtype)}"]
+        arguments = [f'inputs["{name}"]' if name in drawn else _literal(value) for name, value in named.items()]
+    else:
+        lines, arguments = [], [_literal(value) for value in named.values()]
+    keywords = list(call.kwargs)
+    shown = [value if name not in keywords else f"{name}={value}" for name, value in zip(named, arguments)]
+    return lines, ", ".join(shown)
+
+
+def _literal(value):
+    """Python for a value; a float array as float64 literals cast to its dtype (ml_dtypes names bfloat16)."""
+    if isinstance(value, np.ndarray):
+        dtype = "ml_dtypes.bfloat16" if value.dtype.name == "bfloat16" else repr(str(value.dtype))
+        return f"np.array({value.astype(np.float64).tolist() if value.dtype.kind == 'f' else value.tolist()!r}).astype({dtype})"
+    return repr(value)
 
 
 def _where(error):

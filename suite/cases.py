@@ -1,52 +1,263 @@
-"""Inputs drawn from a seed, and the answers other callables give for a check that relies on them."""
+"""The inputs of the checks: drawn from a seed by a builder of this module, described by a few
+numbers, adapted to what the implementation declares, and reproducible in a plain Python prompt
+(`attention_inputs(seed=12, dtype="float32", ...)` gives the very arrays a check used).
+
+Builders draw in float64 from `numpy.random.default_rng(seed)` and cast to the dtype under test.
+Style "dominant" makes structural errors loud: a few keys (the first, the last, one in every
+stretch of 16 or so) each dominate the attention of the queries that look for them, and carry a
+distinct value. A kernel that drops, misplaces or mis-scales one key or one tile of keys then
+moves some output by about 3, far above any rounding (docs/contract.md, "Cases").
+"""
+
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pytest
+
+from attention_conformance.contract import SIGNATURES
+
+PARAMS = ("w_q", "w_k", "w_v", "w_o")
 
 
-
-def draw(seed, dtype, *shapes, d_model=None):
-    """Standard normal arrays of the given shapes, cast to dtype, all from one generator seeded
-    with `seed`; with `d_model`, then the params w_q, w_k, w_v, w_o, each (d_model, d_model),
-    scaled by 1/sqrt(d_model) so that scores stay of order 1."""
-    rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(shape).astype(dtype) for shape in shapes]
-    if d_model is None:
-        return arrays
-    names = ("w_q", "w_k", "w_v", "w_o")
-    return [
-        *arrays,
-        {name: (rng.standard_normal((d_model, d_model)) / np.sqrt(d_model)).astype(dtype) for name in names},
-    ]
+def _generator(seed):
+    return np.random.default_rng(seed)
 
 
-def rely_on(impl, call, expected, tol):
-    """The result of `call`, a second callable that a check of another one relies on.
+def _cast(dtype, *arrays):
+    return [None if a is None else np.asarray(a, dtype=np.float64).astype(dtype) for a in arrays]
 
-    Skips, even under --impl-strict, when that callable is missing, raises or misses
-    `expected`: its own checks report it, and this check could not tell which one is wrong.
+
+def logits(seed, dtype, shape, scale=1.0):
+    """{"x"}: standard normal logits of `shape`, times `scale`."""
+    (x,) = _cast(dtype, scale * _generator(seed).standard_normal(shape))
+    return {"x": x}
+
+
+def features(seed, dtype, shape):
+    """{"x"}: standard normal features of `shape` (for split_heads, merge_heads)."""
+    (x,) = _cast(dtype, _generator(seed).standard_normal(shape))
+    return {"x": x}
+
+
+def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="normal"):
+    """{"q", "k", "v", "mask"}: q (*lead, lq, d_k), k (*lead, lk, d_k), v (*lead, lk, d_v).
+
+    mask: None; "causal" (lq == lk); "padding": batch row b hides its last b + 1 keys, broadcast
+    over the other axes; "window:W": the sliding window of W positions. style: "normal";
+    "dominant" (see the module's docstring); "large": scores of about +-1000; "ones": v = 1,
+    so that each output row is the sum of its weights.
     """
-    if not impl.provides(call.capability):
-        pytest.skip(f"{impl.name} does not provide {call.capability}, which this check relies on")
-    result, problem, _ = call.attempt(impl)
-    try:
-        got = np.asarray(result, dtype=np.float64)
-        usable = not problem and got.shape == np.shape(expected) and (tol.excess(got, expected) <= 1).all()
-    except (TypeError, ValueError):  # not an array of numbers
-        usable = False
-    if not usable:
-        pytest.skip(f"{call} does not conform (its own checks say how), and this check relies on it")
-    return got
+    rng = _generator(seed)
+    q, k, v = (rng.standard_normal((*lead, length, width)) for length, width in ((lq, d_k), (lk, d_k), (lk, d_v)))
+    additive = _mask(mask, lead, lq, lk)
+    if style == "dominant":
+        _dominate(q, k, v, additive)
+    elif style == "large":
+        q *= 500.0
+    elif style == "ones":
+        v = np.ones_like(v)
+    q, k, v, additive = _cast(dtype, q, k, v, additive)
+    return {"q": q, "k": k, "v": v, "mask": additive}
 
 
-def reference_answer(call):
-    """The reference's result for the same call, its inputs widened to float64: the oracle of
-    the checks marked differential (imported here, as only they need it)."""
-    from attention_conformance import reference
+def layer_inputs(seed, dtype, batch, seq, d_model, n_heads, n_kv_heads=None, context=None, mask=None,
+                 style="normal", bumped=None):
+    """{"x", "params", "n_heads", "mask"} for the attention layers: x (batch, seq, d_model) and
+    w_q, w_k, w_v, w_o, used as x @ w.
 
-    def widened(value):
-        if isinstance(value, dict):
-            return {key: widened(item) for key, item in value.items()}
-        return value.astype(np.float64) if isinstance(value, np.ndarray) else value
+    n_kv_heads: w_k and w_v are (d_model, n_kv_heads * d_k) (grouped-query attention). context:
+    a length, and "context" (batch, context, d_model) gives the keys (cross-attention). mask as
+    for attention_inputs, over (batch, 1, queries, keys). style "normal": x standard normal, the
+    weights scaled by 1/sqrt(d_model); "dominant": x and w_q, w_k built so that in some head each
+    query attends mostly to the keys sharing its code, its own position among them in
+    self-attention. bumped=t: 1 added to x at position t (the same draw otherwise).
+    """
+    rng = _generator(seed)
+    kv = n_kv_heads or n_heads
+    d_k = d_model // n_heads
+    keys = context or seq
+    x = rng.standard_normal((batch, seq, d_model))
+    source = rng.standard_normal((batch, keys, d_model)) if context else x
+    params = {name: rng.standard_normal((d_model, d_model)) / math.sqrt(d_model) for name in PARAMS}
+    if style == "dominant":
+        x, source, params = _dominant_layer(rng, x, source, params, n_heads, kv, context is not None)
+    params["w_k"], params["w_v"] = params["w_k"][:, : kv * d_k], params["w_v"][:, : kv * d_k]
+    if bumped is not None:
+        x[:, bumped] += 1.0
+    additive = _mask(mask, (batch, 1), seq, keys)
+    x, source, additive = _cast(dtype, x, source, additive)
+    found = {"x": x, "params": dict(zip(params, _cast(dtype, *params.values()))), "n_heads": n_heads, "mask": additive}
+    if n_kv_heads is not None:
+        found["n_kv_heads"] = n_kv_heads
+    if context:
+        found["context"] = source
+    return found
 
-    return getattr(reference, call.capability)(*map(widened, call.args), **call.kwargs)
+
+def token_inputs(seed, dtype, batch, seq, vocab, d_model):
+    """{"tokens", "embedding"}: every row of a (vocab, d_model) table, in a mixed order."""
+    (table,) = _cast(dtype, _generator(seed).standard_normal((vocab, d_model)))
+    tokens = np.arange(batch * seq).reshape(batch, seq) * 7 % vocab
+    return {"tokens": tokens, "embedding": table}
+
+
+def rope_inputs(seed, dtype, lead, seq, d, start=0):
+    """{"x", "positions"}: x (*lead, seq, d) standard normal, positions start, start + 1, ..."""
+    (x,) = _cast(dtype, _generator(seed).standard_normal((*lead, seq, d)))
+    return {"x": x, "positions": np.arange(start, start + seq)}
+
+
+def _mask(kind, lead, lq, lk):
+    """An additive mask broadcastable to (*lead, lq, lk), or None."""
+    if kind is None:
+        return None
+    if kind == "causal":
+        return np.where(np.tri(lq, lk, k=lk - lq, dtype=bool), 0.0, -np.inf)  # aligned bottom right
+    if kind.startswith("window:"):
+        window = int(kind.partition(":")[2])
+        return np.where(np.tri(lq, lk, dtype=bool) & ~np.tri(lq, lk, k=-window, dtype=bool), 0.0, -np.inf)
+    assert kind == "padding", kind
+    mask = np.zeros((lead[0], *(1,) * (len(lead) - 1), 1, lk))
+    for row in range(lead[0]):
+        mask[row, ..., lk - min(row + 1, lk - 1) :] = -np.inf  # a different length per batch row, one key kept
+    return mask
+
+
+def _dominate(q, k, v, mask):
+    """Style "dominant", in place: one code per dominant key, its queries aligned with it."""
+    lq, lk, d = q.shape[-2], k.shape[-2], k.shape[-1]
+    visible = np.ones((lq, lk), dtype=bool)  # (lq, lk): seen by the query in every batch row and head
+    if mask is not None:
+        visible = np.broadcast_to(mask == 0, mask.shape[:-2] + (lq, lk)).reshape(-1, lq, lk).all(axis=0)
+    dominant = np.unique(np.linspace(0, lk - 1, min(d, lk)).round().astype(int))  # first and last among them
+    strength = math.sqrt((math.log(lk) + 6) * math.sqrt(d))  # the dominant score beats the rest by ln(lk) + 6
+    k *= 0.3
+    q *= 0.3
+    for code, key in enumerate(dominant):
+        k[..., key, :] = 0.0
+        k[..., key, code] = strength
+        v[..., key, :] = (3.0 + 0.1 * code) * (1 if code % 2 else -1)
+    for query in range(lq):
+        seen = [code for code, key in enumerate(dominant) if visible[query, key]]
+        if seen and (query % 2 == 0 or query == lq - 1):
+            code = seen[-1] if query == lq - 1 else seen[(query // 2) % len(seen)]  # the last query: the last key
+            q[..., query, :] = 0.0
+            q[..., query, code] = strength
+
+
+def _dominant_layer(rng, x, source, params, n_heads, n_kv_heads, cross):
+    """Style "dominant" for the layers: a code per position, carried by x through an orthogonal w_q."""
+    d_model = x.shape[-1]
+    d_k = d_model // n_heads
+    basis, _ = np.linalg.qr(rng.standard_normal((d_model, d_model)))  # orthogonal: x @ basis keeps codes apart
+    strength = math.sqrt((math.log(source.shape[1]) + 6) * math.sqrt(d_k))
+    group = n_heads // n_kv_heads
+    w_k = np.concatenate([basis[:, g * group * d_k : (g * group + 1) * d_k] for g in range(n_kv_heads)], axis=1)
+    params = {**params, "w_q": basis, "w_k": np.pad(w_k, [(0, 0), (0, d_model - w_k.shape[1])])}
+
+    def coded(length, codes):  # position p carries code codes[p]: a column of the first head of a group
+        columns = [(c % n_kv_heads) * group * d_k + (c // n_kv_heads) % d_k for c in codes]
+        return strength * basis[:, columns].T + 0.1 * rng.standard_normal((x.shape[0], length, d_model))
+
+    if not cross:
+        x = coded(x.shape[1], range(x.shape[1]))
+        return x, x, params
+    keys = np.unique(np.linspace(0, source.shape[1] - 1, min(d_k * n_kv_heads, source.shape[1])).round().astype(int))
+    source = 0.3 * source
+    source[:, keys] = coded(len(keys), range(len(keys)))
+    queries = [(p // 2) % len(keys) if p < x.shape[1] - 1 else len(keys) - 1 for p in range(x.shape[1])]
+    return coded(x.shape[1], queries), source, params
+
+
+BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs)}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call's inputs: `draw(dtype=..., **params)` with one of the builders above, plus
+    arguments `given` as they are (n_heads, seq_len; arrays among them cast to the run's dtype),
+    plus keyword arguments of the call (axis: the contract passes every other one positionally).
+    `pinned` names the params the check is about, never adapted to a declaration. For decoding,
+    `pieces` are the positions where the calls' pieces of the sequence start."""
+
+    id: str
+    capability: str
+    params: dict = field(default_factory=dict)
+    draw: str = None
+    given: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict)
+    pinned: tuple = ()
+    pieces: tuple = None
+
+    def inputs(self, dtype):
+        """{argument name: value} for this case in `dtype`."""
+        drawn = BUILDERS[self.draw](dtype=dtype, **self.params) if self.draw else {}
+        given = {name: value.astype(dtype) if isinstance(value, np.ndarray) and value.dtype.kind == "f" else value
+                 for name, value in self.given.items()}
+        return {**drawn, **given}
+
+    def arguments(self, dtype):
+        """The positional arguments of the call, in the contract's order (absent ones None)."""
+        found = self.inputs(dtype)
+        return tuple(found.get(name) for name in SIGNATURES[self.capability] if name not in self.kwargs)
+
+    @property
+    def seed(self):
+        return self.params.get("seed")
+
+    def code(self, dtype):
+        """The Python expression that draws this case's inputs (for the reproduction snippet)."""
+        shown = ", ".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self.draw}({shown}, dtype={dtype!r})"
+
+    def with_params(self, **changes):
+        return replace(self, params={**self.params, **changes})
+
+    def fit(self, declaration):
+        """This case within `declaration`: its head width (and value width) moved to declared ones,
+        unless pinned. What cannot move (a mask, a length) the check's call then rules out."""
+        p = self.params
+        if self.draw == "attention_inputs":
+            d_k = p["d_k"] if "d_k" in self.pinned else declaration.head_dim(p["d_k"])
+            d_v = p["d_v"]
+            if "d_v" not in self.pinned:  # a square case stays square; a narrower or wider one, unless declared
+                d_v = d_k if p["d_v"] == p["d_k"] else declaration.value_dim(d_k, p["d_v"])
+            lengths = {}
+            if p["lq"] == p["lk"] == p["d_k"]:  # a case about seq_len == d_k keeps them equal
+                lengths = dict(lq=d_k, lk=d_k)
+            return self.with_params(d_k=d_k, d_v=d_v, **lengths)
+        if self.draw == "layer_inputs" and "d_model" not in self.pinned:
+            return self.with_params(d_model=p["n_heads"] * declaration.head_dim(p["d_model"] // p["n_heads"]))
+        return self
+
+
+def cases(*default, kernel=()):
+    """Decorate a check with its cases: `default` always, `kernel` (a list, or a function of the
+    declaration giving one) added under --impl-profile=kernel. The suite's conftest parametrizes
+    the check's `case` argument with them."""
+
+    def decorate(check):
+        check.cases = {"default": list(default), "kernel": kernel}
+        return check
+
+    return decorate
+
+
+def profile_cases(check, profile, declaration):
+    """The cases of a check under a profile, fitted to the declaration."""
+    chosen = list(check.cases["default"])
+    if profile == "kernel":
+        kernel = check.cases["kernel"]
+        chosen += kernel(declaration) if callable(kernel) else list(kernel)
+    return [case.fit(declaration) for case in chosen]
+
+
+# The shapes kernels are built and broken at (--impl-profile=kernel).
+KERNEL_HEAD_DIMS = (32, 64, 128)
+KERNEL_LENGTHS = (1, 63, 64, 65, 127, 128, 129, 255, 257)
+
+
+def kernel_head_dims(declaration):
+    """32, 64 and 128, and 256 where the implementation declares it."""
+    declared = declaration.head_dims or ()
+    return KERNEL_HEAD_DIMS + ((256,) if 256 in declared else ())

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from attention_conformance import plugin, records
+from attention_conformance.cases import profile_cases
 from attention_conformance.isolation import kit_numerics
-from attention_conformance.precision import TOLERANCES
 
 RECORD = pytest.StashKey()  # each check's Record
+HERE = Path(__file__).parent
 
 
 def pytest_configure(config):
@@ -21,28 +22,28 @@ def pytest_configure(config):
 
 
 def pytest_ignore_collect(collection_path, config):
-    """The suite's tests are the test_*.py files beside this one: not the subpackages."""
-    if collection_path.is_dir() and collection_path.parent == Path(__file__).parent:
-        return True
+    """The suite's tests are the test_*.py files beside this one, not its subpackages; the
+    explored cases only with --impl-explore."""
+    if collection_path.parent == HERE:
+        if collection_path.is_dir():
+            return True
+        if collection_path.name == "test_explore.py" and not config.getoption("impl_explore"):
+            return True
     return None
 
 
 @pytest.fixture(scope="session")
 def impl(pytestconfig):
-    """The implementation under test (attention_conformance.implementation.Implementation)."""
+    """The implementation under test, with the run's settings (attention_conformance.implementation)."""
     return plugin.conformance(pytestconfig).impl
 
 
-@pytest.fixture(scope="session")
-def dtype(pytestconfig):
-    """The dtype the suite's inputs are drawn in."""
-    return pytestconfig.getoption("impl_dtype")
-
-
-@pytest.fixture(scope="session")
-def tol(dtype):
-    """The tolerance for that dtype (attention_conformance.precision)."""
-    return TOLERANCES[dtype]
+def pytest_generate_tests(metafunc):
+    """A check's `case` argument takes its cases (cases.cases) for the profile, fitted to the declaration."""
+    if "case" in metafunc.fixturenames and hasattr(metafunc.function, "cases"):
+        impl = plugin.conformance(metafunc.config).impl
+        chosen = profile_cases(metafunc.function, metafunc.config.getoption("impl_profile"), impl.declaration)
+        metafunc.parametrize("case", chosen, ids=[case.id for case in chosen])
 
 
 def pytest_collection_modifyitems(items):

@@ -7,17 +7,56 @@ Each callable is one capability: an implementation may provide any subset.
 SIGNATURES = {
     "softmax": ("x", "axis"),
     "create_causal_mask": ("seq_len",),
+    "create_sliding_window_mask": ("seq_len", "window"),
     "scaled_dot_product_attention": ("q", "k", "v", "mask"),
     "split_heads": ("x", "n_heads"),
     "merge_heads": ("x",),
     "multi_head_attention": ("x", "params", "n_heads", "mask"),
     "causal_self_attention": ("x", "params", "n_heads"),
+    "grouped_query_attention": ("x", "params", "n_heads", "n_kv_heads", "mask"),
+    "cross_attention": ("x", "context", "params", "n_heads", "mask"),
     "positional_encoding": ("seq_len", "d_model"),
     "embed": ("tokens", "embedding"),
+    "apply_rope": ("x", "positions"),
     "decode_step": ("x_t", "params", "n_heads", "cache"),
+    "decode_chunk": ("x_new", "params", "n_heads", "cache"),
 }
 
 CAPABILITIES = tuple(SIGNATURES)
+
+# The contract's first version: what an implementation of 2017's attention provides.
+V1 = (
+    "softmax", "create_causal_mask", "scaled_dot_product_attention", "split_heads", "merge_heads",
+    "multi_head_attention", "causal_self_attention", "positional_encoding", "embed", "decode_step",
+)  # fmt: skip
+
+# What each axis of an array argument means, from its last axis back ("..." stands for any
+# leading axes): the words in which the probes say what moved (probes.py).
+AXES = {
+    "softmax": {"x": ("...", "entry")},
+    "scaled_dot_product_attention": {
+        "q": ("...", "query", "feature"),
+        "k": ("...", "key", "feature"),
+        "v": ("...", "key", "feature"),
+        "mask": ("...", "query", "key"),
+        "output": ("...", "query", "feature"),
+    },
+    "split_heads": {"x": ("batch row", "position", "feature"), "output": ("batch row", "head", "position", "feature")},
+    "merge_heads": {"x": ("batch row", "head", "position", "feature"), "output": ("batch row", "position", "feature")},
+    "multi_head_attention": {"x": ("batch row", "position", "feature"), "output": ("batch row", "position", "feature")},
+    "causal_self_attention": {"x": ("batch row", "position", "feature"), "output": ("batch row", "position", "feature")},
+    "grouped_query_attention": {
+        "x": ("batch row", "position", "feature"),
+        "output": ("batch row", "position", "feature"),
+    },
+    "cross_attention": {
+        "x": ("batch row", "query position", "feature"),
+        "context": ("batch row", "context position", "feature"),
+        "output": ("batch row", "query position", "feature"),
+    },
+    "embed": {"tokens": ("batch row", "position"), "output": ("batch row", "position", "feature")},
+    "apply_rope": {"x": ("...", "position", "feature"), "output": ("...", "position", "feature")},
+}
 
 # The dtypes the suite can draw its inputs in (--impl-dtype); bfloat16 comes from ml_dtypes.
 DTYPES = ("float64", "float32", "float16", "bfloat16")

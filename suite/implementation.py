@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from attention_conformance.contract import CAPABILITIES
+from attention_conformance.declaration import Declaration, DeclarationError
 
 
 class LoadError(Exception):
@@ -14,17 +15,28 @@ class LoadError(Exception):
 
 
 class Implementation:
-    """The module (or object) under test, named as `package.module` or `package.module:attr`.
+    """The module (or object) under test, named as `package.module` or `package.module:attr`,
+    with the run's settings: `dtype` of the inputs, `strict` (a missing callable fails its
+    checks instead of skipping them), `timeout` (the seconds a call may take; 0: no limit), and
+    what it declares in CONFORMANCE."""
 
-    `strict`: a missing callable fails its checks instead of skipping them; `timeout`: the
-    seconds a call may take (0: no limit).
-    """
-
-    def __init__(self, name, target, strict=False, timeout=0):
+    def __init__(self, name, target, strict=False, timeout=0, dtype="float64"):
         self.name = name
         self.target = target
         self.strict = strict
         self.timeout = timeout
+        self.dtype = dtype
+        try:
+            self.declaration = Declaration.parse(getattr(target, "CONFORMANCE", None))
+        except DeclarationError as error:
+            raise LoadError(f"{name!r}: {error}") from None
+
+    @property
+    def allowance(self):
+        """The tolerance (float64, float32) or error budget (float16, bfloat16) of the run."""
+        from attention_conformance.precision import TOLERANCES
+
+        return TOLERANCES[self.dtype]
 
     @property
     def file(self):
@@ -55,7 +67,7 @@ def source_file(target, module_name):
         return "?"
 
 
-def load(name, strict=False, timeout=0, search=()):
+def load(name, strict=False, timeout=0, dtype="float64", search=()):
     """Import `name` ("package.module" or "package.module:attr.sub") as an Implementation.
 
     The folders in `search` (where pytest was started, its rootdir) are added to the end of
@@ -73,7 +85,7 @@ def load(name, strict=False, timeout=0, search=()):
         if not hasattr(target, attr):
             raise LoadError(f"{name!r}: {module_name} has no attribute {attr_path!r}")
         target = getattr(target, attr)
-    implementation = Implementation(name, target, strict, timeout)
+    implementation = Implementation(name, target, strict, timeout, dtype)
     if not any(implementation.provides(c) for c in CAPABILITIES):
         raise LoadError(f"{name!r} provides none of the contract's callables ({', '.join(CAPABILITIES)})")
     return implementation

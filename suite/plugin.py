@@ -22,6 +22,7 @@ ENV_VAR = "ATTENTION_IMPL"
 INI_NAME = "attention_impl"
 DEFAULT = "attention_conformance.reference"
 DEFAULT_TIMEOUT = 60.0
+PROFILES = ("default", "kernel")
 CONFORMANCE = pytest.StashKey()  # the session's Conformance, once the suite runs
 
 
@@ -44,6 +45,21 @@ def pytest_addoption(parser: pytest.Parser):
         type=_dtype,
         default="float64",
         help=f"dtype of the inputs the suite draws: {', '.join(DTYPES)} (default float64)",
+    )
+    group.addoption(
+        "--impl-profile",
+        choices=PROFILES,
+        default="default",
+        help="the cases to run: default (toy shapes and tile-crossing ones, fast), or kernel (also the shapes "
+        "kernels are built and broken at: head widths 32-256, lengths around 64 and 128, 1,000 and 4,100 positions)",
+    )
+    group.addoption(
+        "--impl-explore",
+        metavar="N",
+        type=_count,
+        default=0,
+        help="also draw N random cases per callable within the declaration, with Hypothesis (the [explore] extra), "
+        "shrinking a failure to a minimal call (default 0; derandomised when $CI is set)",
     )
     group.addoption(
         "--impl-timeout",
@@ -82,6 +98,12 @@ def _dtype(text):
         except ImportError:
             raise argparse.ArgumentTypeError("bfloat16 needs the ml_dtypes package: pip install ml_dtypes") from None
     return text
+
+
+def _count(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of cases (0 or more)")
+    return int(text)
 
 
 def _seconds(text):
@@ -148,6 +170,7 @@ def conformance(config):
                 name,
                 strict=config.getoption("impl_strict"),
                 timeout=config.getoption("impl_timeout"),
+                dtype=config.getoption("impl_dtype"),
                 search=(config.invocation_params.dir, config.rootpath),
             )
         except implementation.LoadError as error:
@@ -175,10 +198,13 @@ class Conformance:
         declared = option("impl_xfail")
         known = f", {len(declared[1])} known failures declared in {declared[0]}" if declared else ""
         timeout = f"{option('impl_timeout'):g} s" if option("impl_timeout") else "none"
+        explore = f", {option('impl_explore')} explored cases per callable" if option("impl_explore") else ""
         return [
             f"attention conformance: {self.impl.name} ({self.source}) from {self.impl.file}",
-            f"attention conformance: dtype {option('impl_dtype')}, strict {'on' if self.impl.strict else 'off'}, "
-            f"timeout per call {timeout}, {provided} of {len(CAPABILITIES)} callables provided{known}",
+            f"attention conformance: dtype {option('impl_dtype')}, profile {option('impl_profile')}{explore}, "
+            f"strict {'on' if self.impl.strict else 'off'}, timeout per call {timeout}, "
+            f"{provided} of {len(CAPABILITIES)} callables provided{known}",
+            f"attention conformance: CONFORMANCE: {self.impl.declaration}",
             f"attention conformance: differential checks compare with the kit's reference, {reference.__file__}",
         ]
 
@@ -204,8 +230,15 @@ class Conformance:
             return
         terminalreporter.section(f"attention conformance: {self.impl.name}")
         width = max(map(len, CAPABILITIES))
+        untested = []
         for capability in CAPABILITIES:
-            terminalreporter.line(f"{capability:<{width}}  {self.status(capability)}")
+            status = self.status(capability)
+            terminalreporter.line(f"{capability:<{width}}  {status}")
+            if status.startswith("not tested"):
+                untested.append(capability)
+        if untested:
+            terminalreporter.line(f"warning: CONFORMANCE rules out every check of {', '.join(untested)}: nothing of "
+                                  "it was tested", yellow=True, bold=True)
 
     def pytest_sessionfinish(self, session):
         path = self.config.getoption("impl_report")
@@ -216,19 +249,50 @@ class Conformance:
         """One callable's verdict, in words."""
         if not self.impl.provides(capability):
             return "not provided" + (" (a failure under --impl-strict)" if self.impl.strict else "")
-        outcomes = [check["outcome"] for check in self.checks.values() if check["capability"] == capability]
-        if not outcomes:
+        checks = self._checks_of(capability)
+        if not checks:
             return "not run"
+        outcomes = [check["outcome"] for check in checks]
+        ruled_out = _counts(check["record"].ruled_out for check in checks if check["record"].ruled_out)
+        if sum(ruled_out.values()) == len(checks):
+            keys = ", ".join(f"{key} {count}" for key, count in ruled_out.items())
+            return f"not tested: CONFORMANCE rules out all {len(checks)} checks ({keys})"
         failed, known = outcomes.count("failed"), outcomes.count("xfailed")
-        crashed = sum(check["record"].failure == "crashed" for check in self._checks_of(capability))
         if failed:
-            return f"fails {failed} of {len(outcomes)} checks" + (f" ({crashed} crashed the worker)" if crashed else "")
+            crashed = sum(check["record"].failure == "crashed" for check in checks)
+            mistake = self.diagnoses().get(capability)
+            return (f"fails {failed} of {len(outcomes)} checks" + (f" ({crashed} crashed the worker)" if crashed else "")
+                    + (f"; every failing check fits one mistake: {mistake.title}" if mistake else ""))
         parts = [f"{outcomes.count('passed')} of {len(outcomes)} checks passed"]
-        if "skipped" in outcomes:
-            parts.append(f"{outcomes.count('skipped')} skipped")
+        skipped = outcomes.count("skipped") - sum(ruled_out.values())
+        if skipped:
+            parts.append(f"{skipped} skipped")
+        if ruled_out:
+            parts.append(f"{sum(ruled_out.values())} ruled out by CONFORMANCE: "
+                         + ", ".join(f"{key} {count}" for key, count in ruled_out.items()))
         if known:  # declared, so not a surprise, but not conformance either
             return f"fails only declared known failures ({known}; {', '.join(parts)})"
         return f"conforms ({', '.join(parts)})"
+
+    def diagnoses(self):
+        """{capability: Mistake} where the evidence of the run names one mistake (diagnosis.consensus):
+        the one behind every failing check of the run, else the one behind every failing check of
+        the callable."""
+        from attention_conformance import diagnosis
+
+        failing = [check for check in self.checks.values() if check["outcome"] == "failed"]
+        if not failing:
+            return {}
+        conforming = [c for c in CAPABILITIES if self.impl.provides(c) and self._checks_of(c)
+                      and all(check["outcome"] in ("passed", "skipped") for check in self._checks_of(c))]
+        everywhere = diagnosis.consensus([check["record"].candidates for check in failing], conforming)
+        found = {}
+        for capability in {check["capability"] for check in failing}:
+            own = [check["record"].candidates for check in failing if check["capability"] == capability]
+            mistake = everywhere or diagnosis.consensus(own, conforming)
+            if mistake:
+                found[capability] = mistake
+        return found
 
     def _checks_of(self, capability):
         return [check for check in self.checks.values() if check["capability"] == capability]
@@ -238,15 +302,20 @@ class Conformance:
         from attention_conformance import reference
 
         option = self.config.getoption
+        diagnoses = self.diagnoses()
         return {
             "implementation": {"name": self.impl.name, "chosen_by": self.source, "file": self.impl.file},
-            "settings": {"dtype": option("impl_dtype"), "strict": self.impl.strict, "timeout": option("impl_timeout")},
+            "settings": {"dtype": option("impl_dtype"), "profile": option("impl_profile"), "strict": self.impl.strict,
+                         "timeout": option("impl_timeout"), "explore": option("impl_explore"),
+                         "declaration": {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in self.impl.declaration.items().items()}},
             "reference": reference.__file__,
             "capabilities": {
                 capability: {
                     "provided": self.impl.provides(capability),
                     "status": self.status(capability),
                     "outcomes": _counts(check["outcome"] for check in self._checks_of(capability)),
+                    "diagnosis": diagnoses[capability].title if capability in diagnoses else None,
                 }
                 for capability in CAPABILITIES
             },
@@ -258,10 +327,10 @@ class Conformance:
         }
 
 
-def _counts(outcomes):
+def _counts(values):
     counts = {}
-    for outcome in outcomes:
-        counts[outcome] = counts.get(outcome, 0) + 1
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
     return counts
 
 

@@ -18,7 +18,9 @@ class Record:
 
     `worst` is the largest error met, as a multiple of what was allowed (above 1 fails);
     `failure` says how the check failed: "value" (a value, shape or property was wrong),
-    "raised", "timeout", "not an array", "changed its inputs" or "crashed" (its worker died).
+    "raised", "timeout", "not an array", "changed its inputs" or "crashed" (its worker died);
+    `diagnosis` is the title of the mistake it named, `candidates` the names of the mistakes
+    its evidence fits (diagnosis.py); `ruled_out` the CONFORMANCE key that skipped it.
     """
 
     capability: str
@@ -29,6 +31,7 @@ class Record:
     failure: str = None
     diagnosis: str = None
     candidates: list = field(default_factory=list)
+    ruled_out: str = None
 
     def saw(self, call):
         """The check is about to call the implementation: `call` is what its message will name."""

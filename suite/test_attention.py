@@ -1,176 +1,141 @@
 """scaled_dot_product_attention(q, k, v, mask=None) -> (output, weights), or output alone."""
 
-import math
-
 import numpy as np
 import pytest
 
 from attention_conformance import definitions
 from attention_conformance.calls import Call
-from attention_conformance.cases import draw, reference_answer
-from attention_conformance.checks import as_array, expect, expect_close, expect_shape
-from attention_conformance.mistakes import KEYS_NOT_TRANSPOSED, MASK_AFTER_SOFTMAX, SOFTMAX_WRONG_AXIS, UNSCALED_SCORES
+from attention_conformance.cases import KERNEL_LENGTHS, Case, cases, kernel_head_dims
+from attention_conformance.checks import check
 
 pytestmark = pytest.mark.conformance("scaled_dot_product_attention")
 
-# name -> shapes of q, k, v: 3-D and 4-D, Lq != Lk, d_v != d_k, batch > 1
-SHAPES = {
-    "3d": ((2, 3, 4), (2, 5, 4), (2, 5, 6)),
-    "4d-heads": ((2, 3, 4, 8), (2, 3, 6, 8), (2, 3, 6, 5)),
-    "seq-equals-d_k": ((2, 2, 4, 4), (2, 2, 4, 4), (2, 2, 4, 4)),
-}
+
+def sdpa(id, seed, lead, lq, lk, d_k, d_v, mask=None, style="normal", pinned=()):
+    params = dict(seed=seed, lead=lead, lq=lq, lk=lk, d_k=d_k, d_v=d_v, mask=mask, style=style)
+    return Case(id, "scaled_dot_product_attention", params, draw="attention_inputs", pinned=pinned)
 
 
-class Attended:
-    """One call of the implementation: its inputs, its output as an array, its weights if any."""
-
-    def __init__(self, impl, q, k, v, mask=None, seed=None):
-        self.q, self.k, self.v, self.mask = q, k, v, mask
-        self.call = Call("scaled_dot_product_attention", q, k, v, mask, seed=seed)
-        result = self.call.run(impl)
-        # Only a tuple of two is (output, weights): a nested list is an output like any other.
-        output, self._weights = result if isinstance(result, tuple) and len(result) == 2 else (result, None)
-        self.output = as_array(output, self.call, "output")
-
-    @property
-    def weights(self):
-        """The weights as an array; skips when the implementation returns none (the contract allows it)."""
-        if self._weights is None:
-            pytest.skip("the implementation returns the output alone, without weights")
-        return as_array(self._weights, self.call, "weights")
-
-    def expected(self):
-        return definitions.attention(self.q, self.k, self.v, self.mask)
-
-    def look_alikes(self, pick):
-        """What each classic mistake would compute on these inputs: `pick` 0 for output, 1 for weights."""
-        q, k, v, mask = self.q, self.k, self.v, self.mask
-
-        def alikes():
-            unscaled = definitions.attention(q * math.sqrt(q.shape[-1]), k, v, mask)
-            found = [(UNSCALED_SCORES, "the scores were not divided by sqrt(d_k)", unscaled)]
-            for axis in range(q.ndim - 1):  # every axis of the scores but the keys'
-                where = "queries" if axis == q.ndim - 2 else f"axis {axis}"
-                found.append(
-                    (
-                        SOFTMAX_WRONG_AXIS,
-                        f"the weights were normalised over {where}, not keys",
-                        _over(axis, q, k, v, mask),
-                    )
-                )
-            if mask is not None:
-                found.append(
-                    (
-                        MASK_AFTER_SOFTMAX,
-                        "the weights were zeroed where masked, after the softmax",
-                        _mask_after(q, k, v, mask),
-                    )
-                )
-            if k.shape[-2] == k.shape[-1]:
-                found.append(
-                    (
-                        KEYS_NOT_TRANSPOSED,
-                        "the scores are q @ k, not q @ k^T",
-                        definitions.attention(q, k.swapaxes(-1, -2), v, mask),
-                    )
-                )
-            return [(mistake, symptom, result[pick]) for mistake, symptom, result in found]
-
-        return alikes
-
-    def expect_output(self, tol, what="output"):
-        expect_close(self.output, self.expected()[0], self.call, what, tol, self.look_alikes(0))
-
-    def expect_weights(self, tol, what="weights"):
-        expect_close(self.weights, self.expected()[1], self.call, what, tol, self.look_alikes(1))
+def output(result):
+    """The output, whether the implementation returns (output, weights) or the output alone."""
+    return result[0] if isinstance(result, tuple) and len(result) == 2 else result
 
 
-def _over(axis, q, k, v, mask):
-    weights = definitions.softmax(definitions.scores(q, k, mask), axis=axis)
-    return weights @ v.astype(np.float64), weights
+def weights_of(impl):
+    """An observer of the weights: skips when there are none, unless the declaration promised them."""
+
+    def weights(result):
+        if isinstance(result, tuple) and len(result) == 2:
+            return result[1]
+        if impl.declaration.weights:
+            raise TypeError("CONFORMANCE declares weights=True, but the call returned the output alone")
+        pytest.skip("the implementation returns the output alone, without weights (the contract allows it)")
+
+    return weights
 
 
-def _mask_after(q, k, v, mask):
-    weights = definitions.softmax(definitions.scores(q, k), axis=-1) * (np.asarray(mask) == 0)
-    return weights @ v.astype(np.float64), weights
+def attend(impl, case, what="output"):
+    """Check the output of the case's call, then its weights (if the declaration does not rule them out)."""
+    call = Call.of(case, impl.dtype)
+    check(impl, call, what, output)
+    if impl.declaration.weights is False:
+        return
+    check(impl, call, what.replace("output", "weights"), weights_of(impl))
 
 
-def padding_mask(batch, lk, padded):
-    """(batch, 1, Lk), broadcast over queries: the last `padded[b]` keys of batch b are -inf."""
-    mask = np.zeros((batch, 1, lk))
-    for b, n in enumerate(padded):
-        mask[b, :, lk - n :] = -np.inf
-    return mask
+def kernel_cases(declaration):
+    """Head widths 32, 64, 128 (256 where declared), lengths around the usual tiles, with each
+    mask, batch x heads of 16; queries and keys of different lengths; 1,000 and 4,100 keys."""
+    found = []
+    for d in kernel_head_dims(declaration):
+        for length in KERNEL_LENGTHS:
+            for mask in (None, "causal", "padding"):
+                found.append(sdpa(f"d{d}-len{length}-{mask or 'no-mask'}", 60, (2, 8), length, length, d, d, mask,
+                                  "dominant", ("d_k",)))
+        for lq, lk in ((1, 257), (63, 129), (257, 65), (128, 255)):
+            for mask in (None, "padding"):
+                found.append(sdpa(f"d{d}-queries{lq}-keys{lk}-{mask or 'no-mask'}", 61, (2, 8), lq, lk, d, d, mask,
+                                  "dominant", ("d_k",)))
+        found.append(sdpa(f"d{d}-len1000-causal", 62, (2, 8), 1000, 1000, d, d, "causal", "dominant", ("d_k",)))
+        found.append(sdpa(f"d{d}-len4100", 63, (1, 1), 4100, 4100, d, d, None, "dominant", ("d_k",)))
+    return found
 
 
-@pytest.mark.parametrize("case", SHAPES)
-def test_sdpa_output_and_weights_have_the_contract_shapes(impl, dtype, case):
-    q, k, v = draw(10, dtype, *SHAPES[case])
-    got = Attended(impl, q, k, v, seed=10)
-    expect_shape(got.output, q.shape[:-1] + v.shape[-1:], got.call, "output")
-    expect_shape(got.weights, q.shape[:-1] + k.shape[-2:-1], got.call, "weights")
+@cases(
+    sdpa("3d", 10, (2,), 3, 5, 4, 6),
+    sdpa("4d-heads", 10, (2, 3), 4, 6, 8, 5),
+    sdpa("one-query", 10, (2,), 1, 7, 8, 8),
+    sdpa("more-queries-than-keys", 10, (2,), 9, 4, 4, 4),
+)
+def test_sdpa_output_and_weights_have_the_contract_shapes(impl, case):
+    attend(impl, case)
 
 
-@pytest.mark.parametrize("case", SHAPES)
-def test_sdpa_matches_the_definition(impl, dtype, tol, case):
-    got = Attended(impl, *draw(11, dtype, *SHAPES[case]), seed=11)
-    got.expect_output(tol)
-    got.expect_weights(tol)
+@cases(
+    sdpa("3d", 11, (2,), 3, 5, 4, 6),
+    sdpa("4d-heads", 11, (2, 3), 4, 6, 8, 5),
+    sdpa("one-head", 11, (2, 1), 5, 5, 8, 8),
+    sdpa("one-query", 11, (2, 2), 1, 70, 16, 16),
+    sdpa("more-queries-than-keys", 11, (2,), 9, 4, 4, 4),
+    sdpa("crosses-tiles", 11, (2, 2), 100, 130, 16, 16, style="dominant"),
+    kernel=kernel_cases,
+)
+def test_sdpa_matches_the_formula(impl, case):
+    attend(impl, case)
 
 
-def test_sdpa_scales_scores_by_sqrt_d_k(impl, dtype, tol):
-    # d_k = 16: a missing or wrong scale changes every weight
-    Attended(impl, *draw(12, dtype, (2, 3, 16), (2, 5, 16), (2, 5, 3)), seed=12).expect_output(tol)
+@cases(sdpa("tiny", 19, (1,), 2, 3, 2, 2))
+def test_sdpa_matches_the_definition_written_element_by_element(impl, case):
+    call = Call.of(case, impl.dtype)
+    q, k, v, mask = call.args
+    check(impl, call, "output", output, expected=definitions.attention(q, k, v, mask)[0])
 
 
-def test_sdpa_transposes_only_the_last_two_axes_of_k(impl, dtype, tol):
+@cases(sdpa("d_k-16", 12, (2,), 3, 5, 16, 3))
+def test_sdpa_scales_scores_by_sqrt_d_k(impl, case):
+    # a missing or wrong scale changes every weight
+    attend(impl, case)
+
+
+@cases(sdpa("3d", 13, (2,), 4, 4, 4, 3), sdpa("4d", 13, (2, 2), 4, 4, 4, 3))
+def test_sdpa_transposes_only_the_last_two_axes_of_k(impl, case):
     # seq_len == d_k: q @ k without the transpose still runs; 4-D catches a 3-D-only transpose
-    for shapes in ((2, 4, 4), (2, 4, 4), (2, 4, 3)), ((2, 2, 4, 4), (2, 2, 4, 4), (2, 2, 4, 3)):
-        Attended(impl, *draw(13, dtype, *shapes), seed=13).expect_output(tol)
+    attend(impl, case)
 
 
-def test_sdpa_weights_sum_to_one_over_keys(impl, dtype, tol):
+@cases(sdpa("ones", 14, (2,), 3, 5, 4, 2, style="ones"))
+def test_sdpa_weights_sum_to_one_over_keys(impl, case):
     # v = 1 makes each output row the sum of its weights: checkable without the weights
-    q, k = draw(14, dtype, (2, 3, 4), (2, 5, 4))
-    got = Attended(impl, q, k, np.ones((2, 5, 2), dtype=dtype), seed=14)
-    expect_close(
-        got.output,
-        np.ones((2, 3, 2)),
-        got.call,
-        "sum of the weights over keys (output with v = 1)",
-        tol,
-        got.look_alikes(0),
-    )
+    check(impl, Call.of(case, impl.dtype), "sum of the weights over keys (output with v = 1)", output,
+          expected=np.ones((2, 3, 2)))
 
 
-def test_sdpa_masked_keys_get_zero_weight_and_rows_still_sum_to_one(impl, dtype, tol):
-    mask = padding_mask(2, 5, padded=(2, 1)).astype(dtype)
-    got = Attended(impl, *draw(15, dtype, (2, 3, 4), (2, 5, 4), (2, 5, 6)), mask, seed=15)
-    got.expect_output(tol, "output with a padding mask")
-    got.expect_weights(tol, "weights with a padding mask")
+@cases(
+    sdpa("padding", 15, (2,), 3, 5, 4, 6, mask="padding"),
+    sdpa("padding-crosses-tiles", 15, (3, 2), 70, 130, 16, 16, mask="padding", style="dominant"),
+)
+def test_sdpa_masked_keys_get_zero_weight_and_rows_still_sum_to_one(impl, case):
+    attend(impl, case, "output with a padding mask")
 
 
-def test_sdpa_applies_a_causal_mask_to_4d_heads(impl, dtype, tol):
-    mask = definitions.causal_mask(4).astype(dtype)
-    got = Attended(impl, *draw(16, dtype, (2, 2, 4, 3), (2, 2, 4, 3), (2, 2, 4, 5)), mask, seed=16)
-    got.expect_output(tol, "output with a causal mask")
+@cases(
+    sdpa("4d-heads", 16, (2, 2), 4, 4, 3, 5, mask="causal"),
+    sdpa("crosses-tiles", 16, (2, 2), 100, 100, 16, 16, mask="causal", style="dominant"),
+)
+def test_sdpa_applies_a_causal_mask_to_4d_heads(impl, case):
+    attend(impl, case, "output with a causal mask")
 
 
-def test_sdpa_is_stable_for_large_logits(impl, dtype, tol):
+@cases(sdpa("large", 17, (2,), 3, 5, 4, 2, style="large"))
+def test_sdpa_is_stable_for_large_logits(impl, case):
     # q scaled by 500: scores of about +-1000, so the softmax inside must subtract each row's max
-    q, k, v = draw(17, dtype, (2, 3, 4), (2, 5, 4), (2, 5, 2))
-    got = Attended(impl, (q * 500).astype(dtype), k, v, seed=17)
-    expect(
-        np.isfinite(got.output).all(),
-        got.call,
-        "output is finite for scores near +-1000",
-        [f"got {got.output.tolist()}"],
-    )
-    got.expect_output(tol, "output with large logits")
+    attend(impl, case, "output with scores near +-1000")
 
 
 @pytest.mark.differential
-def test_sdpa_matches_reference(impl, dtype, tol):
-    mask = padding_mask(3, 7, padded=(0, 3, 1))[:, None].astype(dtype)  # (batch, 1, 1, Lk)
-    got = Attended(impl, *draw(18, dtype, (3, 2, 6, 8), (3, 2, 7, 8), (3, 2, 7, 4)), mask, seed=18)
-    expect_close(got.output, reference_answer(got.call)[0], got.call, "output vs reference", tol)
+@cases(sdpa("reference", 18, (3, 2), 6, 7, 8, 4, mask="padding"))
+def test_sdpa_matches_reference(impl, case):
+    from attention_conformance import reference
+
+    call = Call.of(case, impl.dtype)
+    check(impl, call, "output vs reference", output, expected=output(call.on(reference)))

@@ -1,38 +1,49 @@
-"""decode_step(x_t, params, n_heads, cache=None): one position at a time, with a key/value cache."""
+"""decode_step(x_t, params, n_heads, cache=None) and decode_chunk(x_new, params, n_heads, cache=None):
+a sequence fed in pieces, each call given the cache the previous one returned, must give the
+full causal forward."""
 
 import pytest
 
-from attention_conformance import definitions
-from attention_conformance.calls import Call
-from attention_conformance.cases import draw
-from attention_conformance.checks import as_array, expect_close, expect_shape, fail
-from attention_conformance.mistakes import CACHE_LOSES_HISTORY
-
-pytestmark = pytest.mark.conformance("decode_step")
+from attention_conformance.calls import Decoding
+from attention_conformance.cases import Case, cases, kernel_head_dims
+from attention_conformance.checks import check
 
 
-def decode(impl, x, params, n_heads, seed):
-    """Feed x one position at a time: yields (t, call, y_t as an array)."""
-    cache = None
-    for t in range(x.shape[1]):
-        call = Call("decode_step", x[:, t : t + 1], params, n_heads, cache, seed=seed)
-        result = call.run(impl)
-        if not (isinstance(result, (tuple, list)) and len(result) == 2):
-            fail(call, f"step {t} returns (y_t, cache)", [f"got {type(result).__name__}"])
-        y_t, cache = result
-        y_t = as_array(y_t, call, f"output of step {t}")
-        expect_shape(y_t, (x.shape[0], 1, x.shape[2]), call, f"output of step {t}")
-        yield t, call, y_t
+def sequence(capability, id, seed, batch, seq, d_model, n_heads, pieces, pinned=(), style="normal"):
+    params = dict(seed=seed, batch=batch, seq=seq, d_model=d_model, n_heads=n_heads, style=style)
+    return Case(id, capability, params, draw="layer_inputs", pinned=pinned, pieces=tuple(pieces))
 
 
-@pytest.mark.parametrize("batch, seq, d_model, n_heads", [(2, 5, 8, 2), (1, 4, 12, 3)])
-def test_decode_step_matches_the_full_causal_forward(impl, dtype, tol, batch, seq, d_model, n_heads):
-    x, params = draw(50, dtype, (batch, seq, d_model), d_model=d_model)
-    full = definitions.causal_self_attention(x, params, n_heads)
-    for t, call, y_t in decode(impl, x, params, n_heads, seed=50):
+def kernel_steps(declaration):
+    """Decodes of 130 steps (more than two tiles of 64), 2 rows x 8 heads."""
+    return [sequence("decode_step", f"d{d}-130-steps", 54, 2, 130, 8 * d, 8, range(130), ("d_model",), "dominant")
+            for d in kernel_head_dims(declaration)]
 
-        def alikes(t=t):
-            alone = definitions.multi_head_attention(x[:, t : t + 1], params, n_heads)
-            return [(CACHE_LOSES_HISTORY, f"step {t} attended to its own position only", alone)]
 
-        expect_close(y_t, full[:, t : t + 1], call, f"step {t} vs position {t} of the full causal forward", tol, alikes)
+@pytest.mark.conformance("decode_step")
+@cases(
+    sequence("decode_step", "2-5-8-2", 50, 2, 5, 8, 2, range(5)),
+    sequence("decode_step", "1-4-12-3", 50, 1, 4, 12, 3, range(4)),
+    sequence("decode_step", "72-steps", 50, 2, 72, 16, 2, range(72), style="dominant"),
+    kernel=kernel_steps,
+)
+def test_decode_step_matches_the_full_causal_forward(impl, case):
+    check(impl, Decoding(case, impl.dtype), "outputs of every step vs the full causal forward")
+
+
+def kernel_chunks(declaration):
+    return [sequence("decode_chunk", f"d{d}-chunks-around-64", 55, 2, 257, 8 * d, 8, (0, 63, 127, 128, 192),
+                     ("d_model",), "dominant")
+            for d in kernel_head_dims(declaration)]
+
+
+@pytest.mark.conformance("decode_chunk")
+@cases(
+    sequence("decode_chunk", "one-chunk", 51, 2, 6, 8, 2, (0,)),
+    sequence("decode_chunk", "chunks-after-a-cache", 51, 2, 12, 8, 2, (0, 4, 7)),
+    sequence("decode_chunk", "one-at-a-time", 51, 1, 5, 12, 3, range(5)),
+    sequence("decode_chunk", "chunks-cross-tiles", 51, 2, 100, 16, 2, (0, 37, 70, 71), style="dominant"),
+    kernel=kernel_chunks,
+)
+def test_decode_chunk_matches_the_full_causal_forward_for_any_split(impl, case):
+    check(impl, Decoding(case, impl.dtype), "outputs of every chunk vs the full causal forward")

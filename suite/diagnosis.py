@@ -1,0 +1,219 @@
+"""Naming the mistake from evidence: what a failing check saw, against what each classic mistake
+of the catalogue would compute on the same inputs.
+
+The catalogue is the hand-written mutants (attention_conformance.mutants): each is a whole
+implementation with one mistake, and its docstring tells the mistake. A failing check asks every
+mutant that reaches the callable under test for its answer to the same call; the mistakes whose
+answer matches what the implementation gave are the candidates. One candidate is named; two or
+more are listed, and the end-of-run summary weighs the other checks (consensus); none leaves the
+word to the probes (probes.py), which say what moved that should not have, or what did not move.
+"""
+
+import functools
+import pkgutil
+from dataclasses import dataclass, field
+from importlib import import_module
+
+import numpy as np
+
+from attention_conformance import mutants, records
+from attention_conformance.precision import TOLERANCES
+
+# Diagnosing a check costs one call of each mutant that reaches the callable: above this many
+# attention scores (lead axes x queries x keys) it would take long, and is left out.
+LARGEST_DIAGNOSED = 2**22
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One entry of the catalogue: a mutant module and what its docstring tells."""
+
+    name: str
+    title: str
+    mistake: str
+    symptom: str
+    fix: str
+    seen_in: str
+    functions: frozenset = field(default_factory=frozenset)
+
+    @property
+    def module(self):
+        return import_module(f"{mutants.__name__}.{self.name}")
+
+    def explain(self, why):
+        return f"looks like: {self.title}: {why}\nfix: {self.fix}"
+
+
+@functools.cache
+def catalogue():
+    """{name: Mistake} for every hand-written mutant."""
+    found = {}
+    for info in pkgutil.iter_modules(mutants.__path__):
+        module = import_module(f"{mutants.__name__}.{info.name}")
+        title, sections = parse_docstring(module.__doc__)
+        functions = mutants.faulty_functions(module)
+        found[info.name] = Mistake(info.name, title, sections["Mistake"], sections["Symptom"], sections["Fix"],
+                                   sections.get("Seen in", ""), frozenset(functions))
+    return found
+
+
+def parse_docstring(text):
+    """(title, {"Mistake": ..., "Symptom": ..., "Fix": ..., "Seen in": ...}) of a mutant's docstring:
+    the first line, then paragraphs that open with their section's name and a colon."""
+    title, _, body = text.strip().partition("\n")
+    sections, current = {}, None
+    for line in body.strip().splitlines():
+        name, colon, rest = line.partition(": ")
+        if colon and name in ("Mistake", "Symptom", "Fix", "Seen in"):
+            current, sections[name] = name, rest.strip()
+        elif current:
+            sections[current] += " " + line.strip()
+    return title.strip(), sections
+
+
+@functools.cache
+def reached_by(capability):
+    """The reference's functions that its `capability` calls, itself included."""
+    functions = mutants.reference_functions()
+    reached, todo = set(), [capability]
+    while todo:
+        name = todo.pop()
+        if name in functions and name not in reached:
+            reached.add(name)
+            todo += functions[name].__code__.co_names
+    return frozenset(reached)
+
+
+def relevant(capability):
+    """The mistakes whose functions the callable reaches."""
+    return [mistake for mistake in catalogue().values() if mistake.functions & reached_by(capability)]
+
+
+def explain(impl, call, observe, got, expected, plain):
+    """The evidence lines of a failure: the mistake named, the candidates, or the probes' findings."""
+    candidates = matching(impl, call, observe, got, expected, plain)
+    why = "the output is what that mistake computes on these inputs"
+    if len(candidates) > 1:
+        narrowed = _narrowed(impl, call, observe, candidates)
+        if len(narrowed) == 1:
+            candidates, why = narrowed, f"{why}, and also with the inputs' leading axes folded into one"
+    records.note(candidates=[mistake.name for mistake in candidates])
+    if len(candidates) == 1:
+        (mistake,) = candidates
+        records.note(diagnosis=mistake.title)
+        return [mistake.explain(f"{why}. {mistake.symptom}")]
+    if candidates:
+        titles = "; ".join(mistake.title for mistake in candidates)
+        return [f"fits {len(candidates)} mistakes of the catalogue: {titles} (the summary at the end weighs the other checks)"]
+    from attention_conformance import probes
+
+    return probes.findings(impl, call, expected)
+
+
+def matching(impl, call, observe, got, expected, plain):
+    """The mistakes whose answer to `call` matches `got` (none when the call is too large to diagnose)."""
+    if _size(call) > LARGEST_DIAGNOSED:
+        return []
+    allowance = impl.allowance
+    found = []
+    for mistake in relevant(call.capability):
+        module = mistake.module
+        try:
+            if hasattr(module, "evidence"):  # a mistake that shows in the numbers' precision, not their values
+                matched = module.evidence(got, expected, impl.dtype)
+            else:
+                would = np.asarray(observe(call.on(module)), dtype=np.float64)
+                matched = would.shape == got.shape and bool(
+                    (allowance.excess(got, would, plain if would.shape == np.shape(plain) else None) <= 1).all()
+                )
+        except Exception:  # the mistake raises on these inputs (a shape error): no evidence either way
+            matched = False
+        if matched:
+            found.append(mistake)
+    return found
+
+
+def _narrowed(impl, call, observe, candidates):
+    """The candidates that still match when the same inputs are asked again with their leading
+    axes folded into one (4-D to 3-D): a mistake that depends on the number of axes shows there."""
+    folded = _folded(call)
+    if folded is None:
+        return candidates
+    result, problem, _ = folded.attempt(impl)
+    if problem:
+        return candidates
+    try:
+        got = np.asarray(observe(result), dtype=np.float64)
+        plain = None
+        if impl.allowance.needs_plain:
+            from attention_conformance.oracle import Formulas
+
+            plain = np.asarray(observe(folded.on(Formulas(impl.dtype))), dtype=np.float64)
+    except Exception:
+        return candidates
+    still = []
+    for mistake in candidates:
+        try:
+            would = np.asarray(observe(folded.on(mistake.module)), dtype=np.float64)
+        except Exception:
+            continue
+        if would.shape == got.shape and (impl.allowance.excess(got, would, plain) <= 1).all():
+            still.append(mistake)
+    return still or candidates
+
+
+def _folded(call):
+    """The call with the leading axes of its arrays folded into one, or None when it has none to fold."""
+    from attention_conformance.calls import Call
+    from attention_conformance.contract import AXES
+
+    names = AXES.get(getattr(call, "capability", None), {})
+    if not isinstance(call, Call) or not names or next(iter(names.values()))[0] != "...":
+        return None
+    arrays = {name: value for name, value in call.named().items() if isinstance(value, np.ndarray)}
+    lead = np.broadcast_shapes(*(value.shape[:-2] for value in arrays.values()))
+    if len(lead) < 2:
+        return None
+    args = []
+    for name, value in zip(call.named(), call.args):
+        if name in arrays:
+            value = np.broadcast_to(value, lead + value.shape[-2:]).reshape(-1, *value.shape[-2:]).copy()
+        args.append(value)
+    return Call(call.capability, *args, case=None, dtype=call.dtype, **call.kwargs)
+
+
+def computes_in_float32(got, expected, dtype):
+    """A float64 run whose every value is a float32 number within float32's tolerance of the
+    expected: the implementation computes in float32 (the precision mistake's evidence)."""
+    return dtype == "float64" and bool(
+        np.array_equal(got, got.astype(np.float32).astype(np.float64), equal_nan=True)
+        and (TOLERANCES["float32"].excess(got, expected) <= 1).all()
+        and not np.array_equal(expected, expected.astype(np.float32).astype(np.float64))
+    )
+
+
+def _size(call):
+    """How many attention scores the call computes, roughly: the largest array it is given, squared
+    along its positions when it has some."""
+    arrays = [value for value in getattr(call, "args", ()) if isinstance(value, np.ndarray)]
+    if hasattr(call, "x"):
+        arrays.append(call.x)
+    if not arrays:
+        return 0
+    largest = max(arrays, key=lambda array: array.size)
+    return largest.size * (largest.shape[-2] if largest.ndim >= 2 else 1)
+
+
+def consensus(failing, conforming):
+    """The one mistake that explains every failing check, or None.
+
+    `failing`: for each failing check, the names of the mistakes whose answers matched (empty when
+    none did, or the check could not ask: then nothing is explained). `conforming`: the callables
+    whose every check passed; a mistake inside one of them is ruled out, since it would have failed
+    its checks."""
+    if not failing or not all(failing):
+        return None
+    common = set.intersection(*map(set, failing))
+    table = catalogue()
+    plausible = {name for name in common if not table[name].functions <= set(conforming)}
+    return table[plausible.pop()] if len(plausible) == 1 else None

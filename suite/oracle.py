@@ -1,0 +1,109 @@
+"""The contract's formulas, vectorised: the expected answers at any size, exactly or as plain
+low-precision code would compute them.
+
+`Formulas()` computes in float64: the golden answer. `Formulas("bfloat16")` (or "float16",
+"float32") computes the same formulas the plain way in that precision, as GPU code does:
+every operation's result rounded to the dtype, sums accumulated in float32. The error of that
+plain computation sets the budget of the low-precision checks (precision.py).
+
+Written from the contract (docs/contract.md), sharing no code with reference/: splits and
+merges by np.split and np.concatenate, products by einsum, masks by np.tri. Every method is
+a contract callable, so Formulas() is itself an implementation of the contract.
+"""
+
+import math
+
+import numpy as np
+
+
+class Formulas:
+    """The contract computed exactly (dtype None: float64) or the plain way in `dtype`."""
+
+    def __init__(self, dtype=None):
+        self.dtype = None if dtype in (None, "float64") else dtype
+        self.wide = np.float64 if self.dtype is None else np.float32  # what sums accumulate in
+
+    def round(self, a):
+        """A result as the dtype would hold it, in the accumulation dtype."""
+        a = np.asarray(a, dtype=self.wide)
+        return a if self.dtype is None else a.astype(self.dtype).astype(self.wide)
+
+    def softmax(self, x, axis=-1):
+        x = self.round(x)
+        top = np.max(x, axis=axis, keepdims=True)
+        e = np.exp(x - np.where(np.isfinite(top), top, 0))  # each slice's own max; -inf gets weight 0
+        return self.round(e / np.sum(e, axis=axis, keepdims=True))
+
+    def create_causal_mask(self, seq_len):
+        return np.where(np.tri(seq_len, dtype=bool), 0.0, -np.inf)  # tri: key j <= query i
+
+    def create_sliding_window_mask(self, seq_len, window):
+        seen = np.tri(seq_len, dtype=bool) & ~np.tri(seq_len, k=-window, dtype=bool)  # 0 <= i - j < window
+        return np.where(seen, 0.0, -np.inf)
+
+    def scaled_dot_product_attention(self, q, k, v, mask=None):
+        q, k, v = map(self.round, (q, k, v))
+        scores = self.round(np.einsum("...qd,...kd->...qk", q, k))
+        scores = self.round(scores / math.sqrt(q.shape[-1]))
+        if mask is not None:
+            scores = scores + np.asarray(mask, dtype=self.wide)  # 0 keeps, -inf hides
+        weights = self.softmax(scores, axis=-1)
+        return self.round(np.einsum("...qk,...kd->...qd", weights, v)), weights
+
+    def split_heads(self, x, n_heads):
+        return np.stack(np.split(self.round(x), n_heads, axis=-1), axis=1)  # head h: features [h*d_k, (h+1)*d_k)
+
+    def merge_heads(self, x):
+        return np.concatenate(list(np.moveaxis(self.round(x), 1, 0)), axis=-1)  # heads side by side
+
+    def _project(self, x, w, n_heads):
+        return self.split_heads(self.round(self.round(x) @ self.round(w)), n_heads)
+
+    def _attend(self, x, context, params, n_heads, n_kv_heads, mask):
+        """Queries from x, keys and values from context, key/value head h // (n_heads // n_kv_heads)."""
+        q = self._project(x, params["w_q"], n_heads)
+        k = self._project(context, params["w_k"], n_kv_heads)
+        v = self._project(context, params["w_v"], n_kv_heads)
+        group = n_heads // n_kv_heads
+        k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # consecutive query heads share one
+        out, _ = self.scaled_dot_product_attention(q, k, v, mask)
+        return self.round(self.merge_heads(out) @ self.round(params["w_o"]))
+
+    def multi_head_attention(self, x, params, n_heads, mask=None):
+        return self._attend(x, x, params, n_heads, n_heads, mask)
+
+    def causal_self_attention(self, x, params, n_heads):
+        return self._attend(x, x, params, n_heads, n_heads, self.create_causal_mask(x.shape[1]))
+
+    def grouped_query_attention(self, x, params, n_heads, n_kv_heads, mask=None):
+        return self._attend(x, x, params, n_heads, n_kv_heads, mask)
+
+    def cross_attention(self, x, context, params, n_heads, mask=None):
+        return self._attend(x, context, params, n_heads, n_heads, mask)
+
+    def positional_encoding(self, seq_len, d_model):
+        angle = np.arange(seq_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
+        return np.stack([np.sin(angle), np.cos(angle)], axis=-1).reshape(seq_len, d_model)  # sin, cos interleaved
+
+    def embed(self, tokens, embedding):
+        table = self.round(embedding)
+        return self.round(table[tokens] + self.positional_encoding(tokens.shape[1], table.shape[1]))
+
+    def apply_rope(self, x, positions):
+        x = self.round(x)
+        half = x.shape[-1] // 2
+        angle = np.asarray(positions)[:, None] * 10000.0 ** (-2 * np.arange(half) / x.shape[-1])  # (seq, d/2)
+        cos, sin = np.cos(angle), np.sin(angle)
+        first, second = x[..., :half], x[..., half:]
+        return self.round(np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1))
+
+    def decode_chunk(self, x_new, params, n_heads, cache=None):
+        """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""
+        prefix = x_new if cache is None else np.concatenate([cache, x_new], axis=1)
+        return self.causal_self_attention(prefix, params, n_heads)[:, -x_new.shape[1] :], prefix
+
+    def decode_step(self, x_t, params, n_heads, cache=None):
+        return self.decode_chunk(x_t, params, n_heads, cache)
+
+
+EXACT = Formulas()
