@@ -11,7 +11,7 @@ import pytest
 from attention_conformance import records
 from attention_conformance.cases import BUILDERS
 from attention_conformance.checks import fail
-from attention_conformance.contract import SIGNATURES
+from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
 
 TRACEBACK_FRAMES = 8  # of the implementation's own frames shown when it raises: where to look
@@ -39,7 +39,8 @@ class Call:
 
     def named(self):
         """{parameter name: argument}, keyword arguments included."""
-        return {**dict(zip(SIGNATURES[self.capability], self.args)), **self.kwargs}
+        positional = [name for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY]
+        return {**dict(zip(positional, self.args)), **self.kwargs}
 
     def __str__(self):
         text = ", ".join(f"{name}={describe(value)}" for name, value in self.named().items())
@@ -72,7 +73,7 @@ class Call:
         """(result, None, None), or (None, what went wrong in lines, its kind) when the call
         raised, outlived --impl-timeout or changed its inputs."""
         function = function or impl.function(self.capability)
-        inputs = Inputs(SIGNATURES[self.capability], self.args)
+        inputs = Inputs(self.named())
         try:
             with user_numerics(), deadline(impl.timeout):
                 result = function(*self.args, **self.kwargs)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from attention_conformance.contract import SIGNATURES
+from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
 
 PARAMS = ("w_q", "w_k", "w_v", "w_o")
 
@@ -44,16 +44,20 @@ def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="norm
 
     mask: None; "causal" (lq == lk); "padding": batch row b hides its last b + 1 keys, broadcast
     over the other axes; "window:W": the sliding window of W positions. style: "normal";
-    "dominant" (see the module's docstring); "large": scores of about +-1000; "ones": v = 1,
-    so that each output row is the sum of its weights.
+    "dominant" (see the module's docstring); "large": scores of about +-1000, all of the first
+    query's positive, all of the last one's negative; "ones": v = 1, so that each output row is
+    the sum of its weights.
     """
     rng = _generator(seed)
     q, k, v = (rng.standard_normal((*lead, length, width)) for length, width in ((lq, d_k), (lk, d_k), (lk, d_v)))
     additive = _mask(mask, lead, lq, lk)
     if style == "dominant":
         _dominate(q, k, v, additive)
-    elif style == "large":
+    elif style == "large":  # the first query's scores all near +1000, the last one's all near -1000
+        k[..., 0] = np.abs(k[..., 0]) + 1.0
         q *= 500.0
+        q[..., 0, :], q[..., -1, :] = 0.0, 0.0
+        q[..., 0, 0], q[..., -1, 0] = 2000.0, -2000.0
     elif style == "ones":
         v = np.ones_like(v)
     q, k, v, additive = _cast(dtype, q, k, v, additive)
@@ -199,7 +203,7 @@ class Case:
     def arguments(self, dtype):
         """The positional arguments of the call, in the contract's order (absent ones None)."""
         found = self.inputs(dtype)
-        return tuple(found.get(name) for name in SIGNATURES[self.capability] if name not in self.kwargs)
+        return tuple(found.get(name) for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY)
 
     @property
     def seed(self):

@@ -46,13 +46,14 @@ def expect_shape(got, shape, call, what, evidence=(), reproduce=None):
         fail(call, f"{what} shape", [f"expected shape {tuple(shape)}, got {got.shape}"], evidence, reproduce=reproduce)
 
 
-def check(impl, call, what, observe=None, expected=None):
-    """What `observe` sees of the implementation's answer to `call` matches what it sees of the
-    formulas' answer (or `expected`) within the run's tolerance or budget; a failure says what
-    the evidence points to and how to reproduce it. Returns the array compared."""
+def check(impl, call, what, observe=None, expected=None, result=None):
+    """What `observe` sees of the implementation's answer to `call` (`result`, when the check has
+    it already) matches what it sees of the formulas' answer (or `expected`) within the run's
+    tolerance or budget; a failure says what the evidence points to and how to reproduce it.
+    Returns the array compared."""
     __tracebackhide__ = True
     observe = observe or (lambda result: result)
-    result = call.run(impl)
+    result = call.run(impl) if result is None else result
     try:
         observed = observe(result)
     except (TypeError, ValueError, IndexError, KeyError) as error:  # not the result's expected form
@@ -66,14 +67,13 @@ def check(impl, call, what, observe=None, expected=None):
 def expect_answer(got, impl, call, what, observe, expected=None):
     """got (already observed) against the formulas' answer to `call` (or `expected`)."""
     __tracebackhide__ = True
-    from attention_conformance import diagnosis
-    from attention_conformance.oracle import EXACT, Formulas
+    from attention_conformance import diagnosis, oracle
 
-    expected = np.asarray(observe(call.on(EXACT)) if expected is None else expected, dtype=np.float64)
+    expected = np.asarray(observe(call.on(oracle.EXACT)) if expected is None else expected, dtype=np.float64)
     allowance = impl.allowance
     plain = None
     if allowance.needs_plain and got.shape == expected.shape:
-        plain = np.asarray(observe(call.on(Formulas(impl.dtype))), dtype=np.float64)
+        plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
 
     def evidence():
         return diagnosis.explain(impl, call, observe, got, expected, plain)

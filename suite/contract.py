@@ -24,6 +24,9 @@ SIGNATURES = {
 
 CAPABILITIES = tuple(SIGNATURES)
 
+# Passed by keyword, and only when a check chooses one; every other argument goes positionally.
+KEYWORD_ONLY = ("axis",)
+
 # The contract's first version: what an implementation of 2017's attention provides.
 V1 = (
     "softmax", "create_causal_mask", "scaled_dot_product_attention", "split_heads", "merge_heads",

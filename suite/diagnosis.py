@@ -121,10 +121,12 @@ def matching(impl, call, observe, got, expected, plain):
         try:
             if hasattr(module, "evidence"):  # a mistake that shows in the numbers' precision, not their values
                 matched = module.evidence(got, expected, impl.dtype)
-            else:
+            else:  # the mistake's answer matches what the implementation gave, and fails the check itself
                 would = np.asarray(observe(call.on(module)), dtype=np.float64)
+                same_shape = would.shape == expected.shape
                 matched = would.shape == got.shape and bool(
-                    (allowance.excess(got, would, plain if would.shape == np.shape(plain) else None) <= 1).all()
+                    (allowance.excess(got, would, plain if same_shape else None) <= 1).all()
+                    and not (same_shape and (allowance.excess(would, expected, plain) <= 1).all())
                 )
         except Exception:  # the mistake raises on these inputs (a shape error): no evidence either way
             matched = False
@@ -146,9 +148,9 @@ def _narrowed(impl, call, observe, candidates):
         got = np.asarray(observe(result), dtype=np.float64)
         plain = None
         if impl.allowance.needs_plain:
-            from attention_conformance.oracle import Formulas
+            from attention_conformance import oracle
 
-            plain = np.asarray(observe(folded.on(Formulas(impl.dtype))), dtype=np.float64)
+            plain = tuple(np.asarray(observe(folded.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
     except Exception:
         return candidates
     still = []

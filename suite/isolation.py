@@ -107,9 +107,9 @@ class Inputs:
     it whether the implementation changed them: values, shapes, dtypes, and keys added,
     removed or rebound. The arguments named in `opaque` (the decode cache) are not watched."""
 
-    def __init__(self, names, args, opaque=("cache",)):
+    def __init__(self, named, opaque=("cache",)):
         self.watched = {}
-        for name, value in zip(names, args):
+        for name, value in named.items():
             if name in opaque:
                 continue
             if isinstance(value, np.ndarray):

@@ -2,9 +2,11 @@
 low-precision code would compute them.
 
 `Formulas()` computes in float64: the golden answer. `Formulas("bfloat16")` (or "float16",
-"float32") computes the same formulas the plain way in that precision, as GPU code does:
-every operation's result rounded to the dtype, sums accumulated in float32. The error of that
-plain computation sets the budget of the low-precision checks (precision.py).
+"float32") computes the same formulas the plain way in that precision: every operation's result
+rounded to the dtype, products summed in float32 (as GPU code and numpy's matmul do). The
+softmax's sum is accumulated in float32 too, or, with sums_in_dtype=True, in the dtype itself,
+as numpy's np.sum does on float16 and bfloat16 arrays (a far larger error on long rows). The
+error of these plain computations sets the budget of the low-precision checks (precision.py).
 
 Written from the contract (docs/contract.md), sharing no code with reference/: splits and
 merges by np.split and np.concatenate, products by einsum, masks by np.tri. Every method is
@@ -19,9 +21,10 @@ import numpy as np
 class Formulas:
     """The contract computed exactly (dtype None: float64) or the plain way in `dtype`."""
 
-    def __init__(self, dtype=None):
+    def __init__(self, dtype=None, sums_in_dtype=False):
         self.dtype = None if dtype in (None, "float64") else dtype
         self.wide = np.float64 if self.dtype is None else np.float32  # what sums accumulate in
+        self.sums = self.dtype if sums_in_dtype and self.dtype else self.wide
 
     def round(self, a):
         """A result as the dtype would hold it, in the accumulation dtype."""
@@ -31,8 +34,9 @@ class Formulas:
     def softmax(self, x, axis=-1):
         x = self.round(x)
         top = np.max(x, axis=axis, keepdims=True)
-        e = np.exp(x - np.where(np.isfinite(top), top, 0))  # each slice's own max; -inf gets weight 0
-        return self.round(e / np.sum(e, axis=axis, keepdims=True))
+        e = self.round(np.exp(x - np.where(np.isfinite(top), top, 0)))  # each slice's own max; -inf: weight 0
+        total = np.sum(e.astype(self.sums), axis=axis, keepdims=True)
+        return self.round(e / self.round(total))
 
     def create_causal_mask(self, seq_len):
         return np.where(np.tri(seq_len, dtype=bool), 0.0, -np.inf)  # tri: key j <= query i
@@ -107,3 +111,8 @@ class Formulas:
 
 
 EXACT = Formulas()
+
+
+def plain(dtype):
+    """The plain computations of the formulas in a low-precision dtype: sums in float32, and in the dtype."""
+    return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True))

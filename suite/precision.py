@@ -23,8 +23,8 @@ FLOOR_ROUNDINGS = 2
 
 
 class Allowance:
-    """What a comparison allows at each value. `plain` is what the plain formula computes in the
-    run's dtype, for the allowances that need it (needs_plain)."""
+    """What a comparison allows at each value. `plain` is what the plain formulas compute in the
+    run's dtype (a tuple of answers: oracle.plain), for the allowances that need it (needs_plain)."""
 
     needs_plain = False
 
@@ -57,8 +57,9 @@ class Tolerance(Allowance):
 
 @dataclass(frozen=True)
 class Budget(Allowance):
-    """Low precision: BUDGET_MULTIPLE times the largest error of the plain formula in `dtype`
-    over the compared output, at least FLOOR_ROUNDINGS roundings of its largest value."""
+    """Low precision: BUDGET_MULTIPLE times the largest error of the plain formulas in `dtype`
+    over the compared output (the worse of their two ways of summing), at least FLOOR_ROUNDINGS
+    roundings of its largest value."""
 
     dtype: str
     needs_plain = True
@@ -73,9 +74,9 @@ class Budget(Allowance):
             return np.full(np.shape(expected), np.inf)
         floor = FLOOR_ROUNDINGS * UNIT_ROUNDOFF[self.dtype] * np.abs(expected[finite]).max()
         error = 0.0
-        if plain is not None:
+        for answer in plain or ():
             with np.errstate(all="ignore"):
-                error = np.nan_to_num(np.abs(plain - expected)[finite], nan=0.0).max()
+                error = max(error, np.nan_to_num(np.abs(answer - expected)[finite], nan=0.0).max())
         return np.full(np.shape(expected), max(BUDGET_MULTIPLE * error, floor, np.finfo(np.float64).tiny))
 
 

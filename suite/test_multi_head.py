@@ -29,8 +29,7 @@ def kernel_layers(capability, seed, **options):
 
 @pytest.mark.conformance("multi_head_attention")
 @cases(
-    *(layer("multi_head_attention", f"{d_model}-{n_heads}", 30, 2, 3, d_model, n_heads, pinned=("d_model",))
-      for d_model, n_heads in HEAD_SPLITS),
+    *(layer("multi_head_attention", f"{d_model}-{n_heads}", 30, 2, 3, d_model, n_heads) for d_model, n_heads in HEAD_SPLITS),
     layer("multi_head_attention", "crosses-tiles", 30, 2, 100, 32, 2, style="dominant"),
     kernel=kernel_layers("multi_head_attention", 36),
 )
