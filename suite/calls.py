@@ -90,8 +90,12 @@ class Call:
 
     def on(self, namespace):
         """What another implementation of the contract (the formulas, a mutant) answers, its
-        array inputs widened to float64: the golden answer is computed from the cast inputs."""
-        return getattr(namespace, self.capability)(*map(widened, self.args), **self.kwargs)
+        array inputs widened to float64: the golden answer is computed from the cast inputs.
+        Remembered, as a check may look at one answer twice (an output, then its weights)."""
+        answers = self.__dict__.setdefault("_answers", {})
+        if id(namespace) not in answers:
+            answers[id(namespace)] = (namespace, getattr(namespace, self.capability)(*map(widened, self.args), **self.kwargs))
+        return answers[id(namespace)][1]
 
     def limits(self):
         """What a declaration may rule out in this call (declaration.Declaration.rules_out)."""

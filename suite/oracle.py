@@ -9,10 +9,11 @@ as numpy's np.sum does on float16 and bfloat16 arrays (a far larger error on lon
 error of these plain computations sets the budget of the low-precision checks (precision.py).
 
 Written from the contract (docs/contract.md), sharing no code with reference/: splits and
-merges by np.split and np.concatenate, products by einsum, masks by np.tri. Every method is
+merges by np.split and np.concatenate, masks by np.tri, grouped heads by np.repeat. Every method is
 a contract callable, so Formulas() is itself an implementation of the contract.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -47,12 +48,12 @@ class Formulas:
 
     def scaled_dot_product_attention(self, q, k, v, mask=None):
         q, k, v = map(self.round, (q, k, v))
-        scores = self.round(np.einsum("...qd,...kd->...qk", q, k))
+        scores = self.round(np.matmul(q, np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
         scores = self.round(scores / math.sqrt(q.shape[-1]))
         if mask is not None:
             scores = scores + np.asarray(mask, dtype=self.wide)  # 0 keeps, -inf hides
         weights = self.softmax(scores, axis=-1)
-        return self.round(np.einsum("...qk,...kd->...qd", weights, v)), weights
+        return self.round(np.matmul(weights, v)), weights  # (..., Lq, d_v)
 
     def split_heads(self, x, n_heads):
         return np.stack(np.split(self.round(x), n_heads, axis=-1), axis=1)  # head h: features [h*d_k, (h+1)*d_k)
@@ -113,6 +114,7 @@ class Formulas:
 EXACT = Formulas()
 
 
+@functools.cache
 def plain(dtype):
     """The plain computations of the formulas in a low-precision dtype: sums in float32, and in the dtype."""
     return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True))

@@ -145,6 +145,13 @@ def pytest_configure(config: pytest.Config):
     if suite_requested(config):
         # Loaded here, before any test, so that a bad name is one usage error (also on xdist workers).
         conformance(config)
+        if config.getoption("impl_explore"):
+            try:
+                import hypothesis  # noqa: F401
+            except ImportError:
+                raise pytest.UsageError(
+                    "attention conformance: --impl-explore needs Hypothesis: pip install 'attention-conformance[explore]'"
+                ) from None
 
 
 def suite_requested(config):

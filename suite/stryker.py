@@ -43,11 +43,12 @@ def report(workspace, thresholds=(80, 60)):
     files = {}
     for relative, codes in _metas(workspace):
         source = Path(workspace, relative).read_text()
-        mutated = Path(workspace, "mutants", relative).read_text()
+        mutated = _Functions(Path(workspace, "mutants", relative).read_text())
+        original = ast.parse(source)
         files[relative.as_posix()] = {
             "language": "python",
             "source": source,
-            "mutants": [_mutant(name, code, source, mutated) for name, code in codes.items()],
+            "mutants": [_mutant(name, code, original, mutated) for name, code in codes.items()],
         }
     return {"schemaVersion": "2", "thresholds": {"high": thresholds[0], "low": thresholds[1]}, "files": files}
 
@@ -59,13 +60,13 @@ def _metas(workspace):
         yield meta.relative_to(root).with_suffix(""), json.loads(meta.read_text())["exit_code_by_key"]
 
 
-def _mutant(name, code, source, mutated):
+def _mutant(name, code, original, mutated):
     function, class_name = orig_function_and_class_names_from_key(name)
     generated = name.rpartition(".")[2]  # x_softmax__mutmut_3
-    before = _function_text(mutated, generated.partition("__mutmut_")[0] + "__mutmut_orig", class_name, function)
-    after = _function_text(mutated, generated, class_name, function)
+    before = mutated.text(generated.partition("__mutmut_")[0] + "__mutmut_orig", class_name, function)
+    after = mutated.text(generated, class_name, function)
     start, end, replaced, replacement = _difference(before, after)
-    node = _find(ast.parse(source), function, class_name)  # the function in the original file
+    node = _find(original, function, class_name)  # the function in the original file
     return {
         "id": name,
         "mutatorName": _mutator(replaced, replacement),
@@ -87,11 +88,17 @@ def _find(tree, function, class_name):
     return next(node for node in body if isinstance(node, functions) and node.name == function)
 
 
-def _function_text(source, name, class_name, rename):
-    """The text of function `name` in `source`, from its `def`, renamed to `rename`."""
-    node = _find(ast.parse(source), name, class_name)
-    lines = source.splitlines()[node.lineno - 1 : node.end_lineno]
-    return "\n".join(lines)[node.col_offset :].replace(f"def {name}(", f"def {rename}(", 1)
+class _Functions:
+    """A mutated file, parsed once: the text of any of its functions."""
+
+    def __init__(self, source):
+        self.lines, self.tree = source.splitlines(), ast.parse(source)
+
+    def text(self, name, class_name, rename):
+        """The text of function `name`, from its `def`, renamed to `rename`."""
+        node = _find(self.tree, name, class_name)
+        text = "\n".join(self.lines[node.lineno - 1 : node.end_lineno])[node.col_offset :]
+        return text.replace(f"def {name}(", f"def {rename}(", 1)
 
 
 def _difference(before, after):
