@@ -120,7 +120,7 @@ class Call:
         lines, arguments = _inputs_code(self)
         call = f"{self.capability}({arguments})"
         draw = self.case.draw if self.case is not None else None
-        return [*_impl_import(impl_name, draw), *lines, f"got = impl.{call}", f"expected = Formulas().{call}"]
+        return [*_impl_import(impl_name, draw, self.dtype), *lines, f"got = impl.{call}", f"expected = Formulas().{call}"]
 
 
 class Decoding:
@@ -193,7 +193,7 @@ class Decoding:
 
     def snippet(self, impl_name):
         return [
-            *_impl_import(impl_name, self.case.draw),
+            *_impl_import(impl_name, self.case.draw, self.dtype),
             f"inputs = {self.case.code(self.dtype)}",
             'x, params = inputs["x"], inputs["params"]',
             "cache, outputs = None, []",
@@ -226,10 +226,10 @@ def widened(value):
     return value
 
 
-def _impl_import(name, draw=None):
+def _impl_import(name, draw=None, dtype=None):
     """The snippet's imports: numpy, the case's builder, the formulas, and the implementation as `impl`."""
     module, _, attr = name.partition(":")
-    head = ["import numpy as np"]
+    head = ["import ml_dtypes", "import numpy as np"] if dtype == "bfloat16" else ["import numpy as np"]
     if draw:
         head.append(f"from attention_conformance.cases import {draw}")
     head.append("from attention_conformance.oracle import Formulas")

@@ -24,6 +24,8 @@ def _generator(seed):
 
 
 def _cast(dtype, *arrays):
+    if dtype == "bfloat16":
+        import ml_dtypes  # noqa: F401  (teaches numpy the name "bfloat16")
     return [None if a is None else np.asarray(a, dtype=np.float64).astype(dtype) for a in arrays]
 
 

@@ -88,3 +88,37 @@ def embed(tokens, embedding):
     """Each token's row of the table plus the encoding of its position."""
     embedding = np.asarray(embedding, dtype=np.float64)
     return embedding[tokens] + positional_encoding(tokens.shape[1], embedding.shape[1])
+
+
+def sliding_window_mask(seq_len, window):
+    """mask[i, j] = 0 where 0 <= i - j < window, else -inf."""
+    return np.array([[0.0 if 0 <= i - j < window else -math.inf for j in range(seq_len)] for i in range(seq_len)])
+
+
+def grouped_query_attention(x, params, n_heads, n_kv_heads, mask=None):
+    """Query head h attends with the columns of key/value head h // (n_heads // n_kv_heads)."""
+    batch, seq, d_model = x.shape
+    d_k, group = d_model // n_heads, n_heads // n_kv_heads
+    x = np.asarray(x, dtype=np.float64)
+    w = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+    masks = None if mask is None else np.broadcast_to(mask, (batch, n_heads, seq, seq))
+    outputs = []
+    for h in range(n_heads):
+        own, shared = slice(h * d_k, (h + 1) * d_k), slice((h // group) * d_k, (h // group + 1) * d_k)
+        q, k, v = x @ w["w_q"][:, own], x @ w["w_k"][:, shared], x @ w["w_v"][:, shared]
+        outputs.append(attention(q, k, v, None if masks is None else masks[:, h])[0])
+    return np.concatenate(outputs, axis=-1) @ w["w_o"]
+
+
+def rope(x, positions):
+    """Each pair (i, i + d/2) of position p turned by the angle p * 10000^(-2i/d)."""
+    x = np.asarray(x, dtype=np.float64)
+    d = x.shape[-1]
+    out = np.empty_like(x)
+    for index in np.ndindex(*x.shape[:-1]):
+        p = positions[index[-1]]
+        for i in range(d // 2):
+            angle = p * 10000 ** (-2 * i / d)
+            a, b = x[index][i], x[index][i + d // 2]
+            out[index][i], out[index][i + d // 2] = a * math.cos(angle) - b * math.sin(angle), b * math.cos(angle) + a * math.sin(angle)
+    return out

@@ -169,8 +169,8 @@ def _folded(call):
     from attention_conformance.calls import Call
     from attention_conformance.contract import AXES
 
-    names = AXES.get(getattr(call, "capability", None), {})
-    if not isinstance(call, Call) or not names or next(iter(names.values()))[0] != "...":
+    names = AXES.get(call.capability, {})
+    if not hasattr(call, "named") or not names or next(iter(names.values()))[0] != "...":
         return None
     arrays = {name: value for name, value in call.named().items() if isinstance(value, np.ndarray)}
     lead = np.broadcast_shapes(*(value.shape[:-2] for value in arrays.values()))

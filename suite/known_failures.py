@@ -26,8 +26,11 @@ class Entry:
     line: int
 
     def matches(self, item):
-        node = item.nodeid
-        return self.test in (item.name, item.originalname, node) or node.endswith(("::" + self.test, "/" + self.test))
+        """By function (all its cases), function[case], or the tail of the node id, with or without [case]."""
+        if self.test in (item.name, item.originalname):
+            return True
+        return any(node == self.test or node.endswith(("::" + self.test, "/" + self.test))
+                   for node in (item.nodeid, item.nodeid.partition("[")[0]))
 
 
 def read(text):

@@ -260,7 +260,7 @@ class Conformance:
         if not checks:
             return "not run"
         outcomes = [check["outcome"] for check in checks]
-        ruled_out = _counts(check["record"].ruled_out for check in checks if check["record"].ruled_out)
+        ruled_out = _counts(sorted(check["record"].ruled_out for check in checks if check["record"].ruled_out))
         if sum(ruled_out.values()) == len(checks):
             keys = ", ".join(f"{key} {count}" for key, count in ruled_out.items())
             return f"not tested: CONFORMANCE rules out all {len(checks)} checks ({keys})"

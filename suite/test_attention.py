@@ -22,6 +22,8 @@ def output(result):
 
 
 def weights(result):
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise TypeError("CONFORMANCE declares weights=True, but the call returned the output alone, not (output, weights)")
     return result[1]
 
 

@@ -1,11 +1,13 @@
-"""The adapters pass every check of what they provide, at their own precision, and the ten
-hand-written mutants stay killed when the suite runs in float32."""
+"""The adapters pass every check of what they provide, at their own precision: the PyTorch adapter
+the whole of contract v2 in every dtype, each forced SDPA backend within its declaration, JAX at
+float32 and bfloat16, and the README's worked example."""
 
 import importlib.util
 
 import pytest
 
-from tools.kill_matrix import MUTANTS, ROOT, mutant_names, run_many, run_suite
+from attention_conformance.declaration import Declaration
+from tools.kill_matrix import OPTIONS, ROOT, run_suite
 
 # (framework, adapter, dtype): where each adapter conforms. jax.nn.dot_product_attention
 # computes in float32 whatever its inputs, and XLA on the CPU has no float16 dot product.
@@ -14,10 +16,21 @@ CONFORMING = [
     ("torch", "attention_conformance.adapters.torch_attention", "float32"),
     ("torch", "attention_conformance.adapters.torch_attention", "float16"),
     ("torch", "attention_conformance.adapters.torch_attention", "bfloat16"),
+    ("torch", "attention_conformance.adapters.torch_sdpa:math", "float64"),
+    ("torch", "attention_conformance.adapters.torch_sdpa:math", "bfloat16"),
+    ("torch", "attention_conformance.adapters.torch_sdpa:flash", "bfloat16"),  # PyTorch's CPU flash kernel
+    ("torch", "attention_conformance.adapters.torch_sdpa:flash", "float16"),
     ("jax", "attention_conformance.adapters.jax_attention", "float32"),
     ("jax", "attention_conformance.adapters.jax_attention", "bfloat16"),
 ]
-ALLOWED_SKIPS = ("does not provide", "returns the output alone, without weights")
+ALLOWED_SKIPS = ("does not provide", "ruled out by CONFORMANCE")
+BACKENDS_ON_MATH = """
+from attention_conformance.adapters.torch_sdpa import DECLARATIONS, ForcedBackend
+
+# the adapter's code and each backend's declaration, on the math kernel: what a CPU can check
+efficient = ForcedBackend("math", DECLARATIONS["efficient"])
+cudnn = ForcedBackend("math", DECLARATIONS["cudnn"])
+"""
 
 
 def require(framework):
@@ -28,7 +41,7 @@ def require(framework):
 @pytest.mark.parametrize("framework, adapter, dtype", CONFORMING, ids=lambda value: str(value).rpartition(".")[2])
 def test_the_adapter_passes_every_check_of_what_it_provides(framework, adapter, dtype):
     require(framework)
-    run = run_suite(adapter, f"--impl-dtype={dtype}")
+    run = run_suite(adapter, f"--impl-dtype={dtype}", *OPTIONS)
     assert run.returncode == 0, run.output[-4000:]
     statuses = [outcome.status for outcome in run.outcomes.values()]
     assert statuses.count("passed") >= 20, run.output[-4000:]
@@ -36,22 +49,38 @@ def test_the_adapter_passes_every_check_of_what_it_provides(framework, adapter, 
     assert all(any(reason in message for reason in ALLOWED_SKIPS) for message in skips), skips
 
 
-@pytest.fixture(scope="module")
-def float32_runs():
-    return run_many([f"{MUTANTS}.{name}" for name in mutant_names()], "--impl-dtype=float32")
+def test_the_torch_adapter_provides_the_whole_of_contract_v2():
+    require("torch")
+    run = run_suite("attention_conformance.adapters.torch_attention", *OPTIONS)
+    assert run.returncode == 0 and all(outcome.status == "passed" for outcome in run.outcomes.values()), run.output[-3000:]
 
 
-def test_every_hand_written_mutant_is_killed_by_a_check_in_float32(float32_runs):
-    assert len(float32_runs) == 10
-    for impl, run in float32_runs.items():
-        assert run.returncode == 1, f"{impl}:\n{run.output[-3000:]}"
-        assert any(outcome.by_a_check for outcome in run.failed().values()), f"{impl} only crashed"
+def test_every_backend_declaration_is_valid_and_keeps_to_what_its_kernel_takes():
+    require("torch")
+    from attention_conformance.adapters.torch_sdpa import DECLARATIONS
+
+    for backend, given in DECLARATIONS.items():
+        declaration = Declaration.parse(given)
+        assert declaration.weights is False, backend  # F.scaled_dot_product_attention returns no weights
+        if backend != "math":
+            assert declaration.value_dim_equals_key_dim and all(width % 8 == 0 for width in declaration.head_dims)
+            assert "float64" not in declaration.dtypes
+
+
+@pytest.mark.parametrize("backend, dtype", [("efficient", "float32"), ("efficient", "bfloat16"), ("cudnn", "float16")])
+def test_each_backend_declaration_draws_cases_the_adapter_handles(backend, dtype, tmp_path):
+    require("torch")
+    (tmp_path / "on_math.py").write_text(BACKENDS_ON_MATH)
+    run = run_suite(f"on_math:{backend}", f"--impl-dtype={dtype}", *OPTIONS, cwd=tmp_path)
+    assert run.returncode == 0, run.output[-4000:]
+    passed = [test for test, outcome in run.outcomes.items() if outcome.status == "passed"]
+    assert len(passed) > 25 and any("sdpa" in test for test in passed), run.output[-3000:]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_readme_example_checks_an_adopters_own_pytorch_layer(dtype):
     require("torch")
-    run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", cwd=ROOT / "examples" / "pytorch")
+    run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "examples" / "pytorch")
     assert run.returncode == 0, run.output[-4000:]
     assert "causal_self_attention         conforms" in run.output
     ran = {test for test, outcome in run.outcomes.items() if outcome.status == "passed"}

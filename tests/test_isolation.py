@@ -44,21 +44,21 @@ def softmax(x, axis=-1):
 
 
 @pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="the time limit uses SIGALRM")
-def test_a_call_that_hangs_fails_its_check_naming_the_call_and_the_run_goes_on(pytester):
+def test_a_call_that_hangs_fails_its_check_naming_the_call_and_the_run_goes_on(pytester, suite_tests):
     name = softmax_module(pytester, "hangs", "while True:\n            pass")
     result = run(pytester, f"--impl={name}", "--impl-timeout=0.5", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
     result.stdout.fnmatch_lines(
         [literal("softmax(x=float64[3, 4] *), inputs drawn with seed 1"), "  did not return within 0.5 s (--impl-timeout*"],
         consecutive=True,
     )
 
 
-def test_a_call_that_hangs_cannot_swallow_the_time_limit(pytester):
+def test_a_call_that_hangs_cannot_swallow_the_time_limit(pytester, suite_tests):
     body = "while True:\n            try:\n                pass\n            except Exception:\n                pass"
     name = softmax_module(pytester, "swallows", body)
     result = run(pytester, f"--impl={name}", "--impl-timeout=0.5", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
 
 
 @pytest.mark.parametrize("value", ["-1", "soon", "nan"])
@@ -76,12 +76,12 @@ def test_it_rejects_a_timeout_that_is_not_a_number_of_seconds(pytester, value):
         ("raise BaseException('base')", "raised BaseException: base"),
     ],
 )
-def test_an_exception_that_would_end_the_run_fails_the_check_in_the_kits_format(pytester, body, shown):
+def test_an_exception_that_would_end_the_run_fails_the_check_in_the_kits_format(pytester, body, shown, suite_tests):
     name = softmax_module(pytester, "ends", body)
     result = run(pytester, f"--impl={name}", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
     result.stdout.fnmatch_lines([literal("softmax(x=float64[3, 4] *), inputs drawn with seed 1"), f"  {shown}"], consecutive=True)
-    failure = result.stdout.str().split("_ test_softmax_normalises_the_last_axis_by_default _")[1]
+    failure = result.stdout.str().split("_ test_softmax_normalises_the_last_axis_by_default[default-axis] _")[1]
     assert len(failure.split("= attention conformance")[0].splitlines()) < 20, failure  # not a wall of traceback
 
 
@@ -94,23 +94,23 @@ def test_keyboard_interrupt_still_stops_the_run(pytester):
 def test_a_worker_that_dies_is_reported_against_its_capability(pytester):
     name = softmax_module(pytester, "dies", "os._exit(1)")
     result = run_subprocess(pytester, f"--impl={name}", "-p", "xdist", "-n", "2", SOFTMAX)
-    result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*", "softmax * fails 1 of 13 checks (1 crashed the worker)"],
+    result.stdout.fnmatch_lines(["*worker 'gw*' crashed while running*", "softmax * fails 1 of * checks (1 crashed the worker)"],
                                 consecutive=False)
 
 
-def test_the_users_numpy_errors_print_options_and_warning_filters_do_not_reach_the_kit(pytester):
+def test_the_users_numpy_errors_print_options_and_warning_filters_do_not_reach_the_kit(pytester, suite_tests):
     # raise on every floating-point error, print oddly, and turn warnings into errors: the kit's
     # own arithmetic on inf and NaN must still give its message, in its format
     header = 'np.seterr(all="raise")\nnp.set_printoptions(precision=1, sign="+", floatmode="fixed")'
     name = softmax_module(pytester, "strict_numpy", "return np.full(x.shape, np.inf)", header)
     # (in a process of its own: the module's np.seterr would outlive an in-process run)
     result = run_subprocess(pytester, f"--impl={name}", "-W", "error::RuntimeWarning", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
     result.stdout.fnmatch_lines(
         [
             literal("softmax(x=float64[3, 4] [[ 0.3456,  0.8216, *"),
             "  checked: softmax with the default axis",
-            "  worst at index (0, 0): got inf, expected 0.264066, |difference| inf = inf times the tolerance",
+            "  worst at index (0, 0): got inf, expected 0.264066, |difference| inf = inf times what is allowed there",
         ],
         consecutive=True,
     )
@@ -118,17 +118,17 @@ def test_the_users_numpy_errors_print_options_and_warning_filters_do_not_reach_t
     result.stdout.no_fnmatch_line("*Warning*")
 
 
-def test_a_default_run_prints_no_warning_of_the_kits_own(pytester):
+def test_a_default_run_prints_no_warning_of_the_kits_own(pytester, suite_tests):
     name = softmax_module(pytester, "infinite", "return np.full(x.shape, np.inf)")
     result = run(pytester, f"--impl={name}", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
     result.stdout.no_fnmatch_line("*RuntimeWarning*")
 
 
-def test_the_users_warning_filters_still_apply_to_the_users_code(pytester):
+def test_the_users_warning_filters_still_apply_to_the_users_code(pytester, suite_tests):
     name = softmax_module(pytester, "warns", "import warnings\n        warnings.warn('deprecated', DeprecationWarning)")
     result = run(pytester, f"--impl={name}", "-W", "error::DeprecationWarning", SOFTMAX)
-    result.assert_outcomes(failed=1, passed=12)
+    result.assert_outcomes(failed=1, passed=suite_tests["test_softmax.py"] - 1)
     result.stdout.fnmatch_lines(["  raised DeprecationWarning: deprecated"])
 
 
@@ -160,9 +160,9 @@ def test_changes_to_the_inputs_are_reported_as_such(pytester, body, line):
     write(pytester, "changes_inputs", MULTI_HEAD.format(body=body))
     result = run_subprocess(pytester, "--impl=changes_inputs", str(SUITE / "test_multi_head.py"), "-k", "several_head_splits")
     if line is None:
-        result.assert_outcomes(passed=5)
+        result.assert_outcomes(passed=7)
         return
-    result.assert_outcomes(failed=5)
+    result.assert_outcomes(failed=7)
     result.stdout.fnmatch_lines([literal("multi_head_attention(x=float64[*"), literal(line)], consecutive=True)
     result.stdout.no_fnmatch_line("*KeyError*")
 
@@ -170,7 +170,7 @@ def test_changes_to_the_inputs_are_reported_as_such(pytester, body, line):
 def test_removing_a_params_key_is_reported_not_a_key_error(pytester):
     write(pytester, "pops", MULTI_HEAD.format(body='params.pop("w_o")'))
     result = run_subprocess(pytester, "--impl=pops", str(SUITE / "test_multi_head.py"), "-k", "several_head_splits")
-    result.assert_outcomes(failed=5)
+    result.assert_outcomes(failed=7)
     result.stdout.fnmatch_lines(["  removed params['w_o'] from its input params: inputs are read-only"])
     result.stdout.no_fnmatch_line("*KeyError*")
 
@@ -181,11 +181,11 @@ from attention_conformance.reference import scaled_dot_product_attention
 
 
 def decode_step(x_t, params, n_heads, cache=None):
-    # one preallocated array (2, batch, n_heads, 64, d_k) and a count, written in place
+    # one preallocated array (2, batch, n_heads, 256, d_k) and a count, written in place
     batch, _, d_model = x_t.shape
     d_k = d_model // n_heads
     if cache is None:
-        cache = (np.zeros((2, batch, n_heads, 64, d_k)), [0])
+        cache = (np.zeros((2, batch, n_heads, 256, d_k)), [0])
     store, count = cache
     heads = lambda w: (x_t @ params[w]).reshape(batch, 1, n_heads, d_k).transpose(0, 2, 1, 3)
     t = count[0]
@@ -198,5 +198,5 @@ def decode_step(x_t, params, n_heads, cache=None):
 
 def test_a_cache_written_in_place_is_the_implementations_own(pytester):
     write(pytester, "preallocated", PREALLOCATED_CACHE)
-    result = run_subprocess(pytester, "--impl=preallocated", str(SUITE / "test_decode.py"))
-    result.assert_outcomes(passed=2)
+    result = run_subprocess(pytester, "--impl=preallocated", str(SUITE / "test_decode.py"), "-k", "decode_step")
+    result.assert_outcomes(passed=3)

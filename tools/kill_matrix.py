@@ -1,7 +1,8 @@
-"""Which conformance test kills which hand-written mutant: python -m tools.kill_matrix.
+"""Which check kills which hand-written mutant, and what the suite names it: python -m tools.kill_matrix.
 
-Runs the suite once per mutant (mutants/<name>.py), two at a time, prints a Markdown table
-tests x mutants and the tests that kill nothing, and writes docs/kill-matrix.json.
+Runs the suite once per mutant (mutants/<name>.py), two at a time, reading each run's
+--impl-report; writes docs/kill-matrix.json (checks x mutants, and the mistakes named for each
+mutant) and the diagnosis matrix into the README; prints the checks that kill nothing.
 """
 
 import json
@@ -14,7 +15,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "kill-matrix.json"
+README = ROOT / "README.md"
 MUTANTS = "attention_conformance.mutants"
+OPTIONS = ("-p", "no:hypothesispytest")  # the suite's own run: Hypothesis' plugin only slows it
 
 
 @dataclass(frozen=True)
@@ -41,19 +44,22 @@ class Outcome:
 
 @dataclass
 class Run:
-    """The suite's run on one implementation: its exit code, output, and outcome per test id."""
+    """The suite's run on one implementation: its exit code, output, outcome per test id, and the
+    mistake the end-of-run summary names per callable (diagnosis.consensus), from its report."""
 
     impl: str
     returncode: int
     output: str
     outcomes: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
 
     def failed(self):
         return {test: outcome for test, outcome in self.outcomes.items() if outcome.status == "failed"}
 
     def diagnoses(self):
-        """The titles of the mistakes named by any failure, sorted."""
-        return sorted(set().union(*(outcome.diagnoses for outcome in self.failed().values())))
+        """The titles of the mistakes named by any failure or by the summary, sorted."""
+        named = set().union(*(outcome.diagnoses for outcome in self.failed().values()))
+        return sorted(named | {title for title in self.summary.values() if title})
 
 
 def run_suite(impl, *options, cwd=ROOT):
@@ -68,7 +74,9 @@ def run_suite(impl, *options, cwd=ROOT):
         done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
         run = Run(impl, done.returncode, done.stdout + done.stderr)
         if report.exists():
-            run.outcomes = dict(map(_outcome, json.loads(report.read_text())["checks"]))
+            document = json.loads(report.read_text())
+            run.outcomes = dict(map(_outcome, document["checks"]))
+            run.summary = {name: status["diagnosis"] for name, status in document["capabilities"].items()}
     return run
 
 
@@ -108,35 +116,46 @@ def kill_matrix(runs):
 
 
 def table(matrix):
-    """The matrix as Markdown lines: one row per test, one numbered column per mutant, then a legend."""
-    killed = {tuple(pair) for pair in matrix["killed"]}
-    numbers = range(1, len(matrix["mutants"]) + 1)
-    lines = ["| test | " + " | ".join(map(str, numbers)) + " |", "|---|" + "---|" * len(numbers)]
-    for test in matrix["tests"]:
-        cells = ["X" if (test, name) in killed else " " for name in matrix["mutants"]]
-        lines.append(f"| {test} | " + " | ".join(cells) + " |")
-    lines.append("")
-    for number, name in zip(numbers, matrix["mutants"]):
+    """The diagnosis matrix as Markdown lines: one row per mutant, with the checks that kill it and the
+    mistakes the suite names for it (its own alone, when the catalogue is right)."""
+    from attention_conformance.diagnosis import catalogue
+
+    mistakes = catalogue()
+    lines = ["| mutant | its mistake | callables it changes | checks that kill it | named by the suite as |",
+             "|---|---|---|---|---|"]
+    for name in matrix["mutants"]:
         kills = sum(pair[1] == name for pair in matrix["killed"])
-        seen = "; ".join(matrix["diagnoses"][name]) or "none"
-        lines.append(f"{number}. {name}: tests that kill it: {kills}; diagnosed as: {seen}")
+        named = "; ".join(matrix["diagnoses"][name]) or "nothing"
+        functions = ", ".join(sorted(mistakes[name].functions))
+        lines.append(f"| {name} | {mistakes[name].title} | {functions} | {kills} | {named} |")
     return lines
+
+
+def write_readme_table(lines):
+    """Put the table into the README, between its markers."""
+    start, end = "<!-- diagnosis matrix: python -m tools.kill_matrix -->", "<!-- end of the diagnosis matrix -->"
+    text = README.read_text()
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    README.write_text(before + start + "\n" + "\n".join(lines) + "\n" + end + after)
 
 
 def main():
     names = mutant_names()
-    runs = run_many([f"{MUTANTS}.{name}" for name in names])
+    runs = run_many([f"{MUTANTS}.{name}" for name in names], *OPTIONS)
     broken = [run for run in runs.values() if run.returncode not in (0, 1) or not run.outcomes]
     for run in broken:
         print(f"{run.impl}: pytest exited with {run.returncode}\n{run.output}", file=sys.stderr)
     matrix = kill_matrix(dict(zip(names, runs.values())))
-    print("\n".join(table(matrix)))
+    lines = table(matrix)
+    print("\n".join(lines))
     killed_something = {test for test, _ in matrix["killed"]}
     idle = [test for test in matrix["tests"] if test not in killed_something]
-    print(f"\ntests that kill nothing ({len(idle)}):", *idle, sep="\n  ")
+    print(f"\nchecks that kill none of the mutants ({len(idle)}):", *idle, sep="\n  ")
     OUTPUT.parent.mkdir(exist_ok=True)
     OUTPUT.write_text(json.dumps(matrix, indent=2) + "\n")
-    print(f"\nwritten to {OUTPUT.relative_to(ROOT)}")
+    write_readme_table(lines)
+    print(f"\nwritten to {OUTPUT.relative_to(ROOT)} and the README")
     return 1 if broken else 0
 
 

@@ -21,6 +21,7 @@ BUGS = {
     "no_rescale": "the accumulator is not rescaled when the running max grows",
     "sum_not_rescaled": "the running sum is not rescaled when the running max grows",
     "last_partial_tile_dropped": "the last, partial, tile of keys is dropped",
+    "last_key_dropped": "the loop over keys stops one short: the last key is dropped",
     "max_starts_at_zero": "the running max starts at 0, not -inf: scores far below 0 underflow to 0 / 0",
     "causal_mask_per_tile": "the causal mask compares the query with the key's index inside its tile",
     "last_query_tile_dropped": "queries are processed in tiles too, and the last partial one is left at 0",
@@ -75,8 +76,10 @@ class Tiled:
         running_sum = np.zeros_like(running_max)
         acc = np.zeros(q.shape[:-1] + (v.shape[-1],), dtype=q.dtype)
         stop = lk - lk % self.tile if self.bug == "last_partial_tile_dropped" and lk % self.tile else lk
+        if self.bug == "last_key_dropped":
+            stop = lk - 1
         for k0 in range(0, stop, self.tile):
-            k1 = min(k0 + self.tile, lk)
+            k1 = min(k0 + self.tile, stop)
             scores = (q @ np.swapaxes(k[..., k0:k1, :], -1, -2)) * scale
             if mask is not None:
                 scores = scores + mask[..., k0:k1]

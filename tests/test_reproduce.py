@@ -1,0 +1,40 @@
+"""Every failure ends with a snippet that reproduces it in a plain Python prompt: imports, the inputs
+from their seed and shapes, the call, the expected answer."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tools.kill_matrix import MUTANTS, OPTIONS, ROOT, run_suite
+
+COMPARE = """
+def first(result):
+    return np.asarray(result[0] if isinstance(result, tuple) else result, dtype=np.float64)
+print(float(np.nanmax(np.abs(first(got) - first(expected)))))
+"""
+
+
+def snippets(message):
+    """The snippets of a run's failure messages (the indented lines after "reproduce:")."""
+    _, _, rest = message.partition("  reproduce:\n")
+    lines = []
+    for line in rest.splitlines():
+        if not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("mutant, dtype", [("unscaled_scores", "float64"), ("chunk_without_causal_mask", "float32"),
+                                           ("kv_heads_tiled", "bfloat16"), ("softmax_ignores_axis", "float64")])
+def test_the_snippet_of_a_failure_reproduces_it_outside_pytest(mutant, dtype):
+    run = run_suite(f"{MUTANTS}.{mutant}", f"--impl-dtype={dtype}", *OPTIONS)
+    failures = [outcome for outcome in run.failed().values() if outcome.failure == "value"]
+    assert failures, run.output[-3000:]
+    for outcome in failures[:3]:
+        code = snippets(outcome.message)
+        assert code.startswith("import") and "expected = Formulas()" in code, outcome.message
+        done = subprocess.run([sys.executable, "-c", code + COMPARE], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, f"{code}\n{done.stderr}"
+        assert float(done.stdout) > 1e-3, (code, done.stdout)  # it reproduces a real difference, not rounding
