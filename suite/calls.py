@@ -59,15 +59,16 @@ class Call:
             record.saw(self)
         result, problem, failure = self.attempt(impl, function)
         if problem:
+            if failure == "raised":  # evidence for the summary only: a raise alone names no mistake
+                from attention_conformance.diagnosis import raising
+
+                records.note(candidates=[mistake.name for mistake in raising(self, type(self.raised))])
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
         return result
 
     def skip_if_ruled_out(self, impl):
         __tracebackhide__ = True
-        reason = impl.declaration.rules_out(self.limits(), impl.dtype)
-        if reason:
-            records.note(ruled_out=reason.partition("=")[0])
-            pytest.skip(RULED_OUT + reason)
+        skip_if_ruled_out(self, impl)
 
     def attempt(self, impl, function=None):
         """(result, None, None), or (None, what went wrong in lines, its kind) when the call
@@ -82,6 +83,7 @@ class Call:
         except CallTimedOut:
             return None, [f"did not return within {impl.timeout:g} s (--impl-timeout; 0 disables the limit)"], "timeout"
         except BaseException as raised:  # SystemExit too: one message, not pytest's wall of traceback
+            self.raised = raised
             return None, [f"raised {type(raised).__name__}: {raised}", "", _where(raised)], "raised"
         changes = inputs.changes()
         if changes:
@@ -152,7 +154,8 @@ class Decoding:
         return {"head_dim": head_dim, "lengths": (self.x.shape[1],), **({"mask": "causal"} if chunked else {})}
 
     def skip_if_ruled_out(self, impl):
-        Call.skip_if_ruled_out(self, impl)
+        __tracebackhide__ = True
+        skip_if_ruled_out(self, impl)
 
     def run(self, impl):
         """The implementation's outputs for every piece, side by side (batch, seq, d_model)."""
@@ -215,6 +218,15 @@ def mask_kind(mask, lq, lk):
         if (np.broadcast_to(mask, np.broadcast_shapes(mask.shape, causal.shape)) == causal).all():
             return "causal"
     return "additive"
+
+
+def skip_if_ruled_out(call, impl):
+    """Skip the check, naming the declaration's key, when the implementation's CONFORMANCE rules the call out."""
+    __tracebackhide__ = True
+    reason = impl.declaration.rules_out(call.limits(), impl.dtype)
+    if reason:
+        records.note(ruled_out=reason.partition("=")[0])
+        pytest.skip(RULED_OUT + reason)
 
 
 def widened(value):

@@ -103,13 +103,6 @@ def expect_answer(got, impl, call, what, observe, expected=None):
     fail(call, what, details, evidence(), reproduce=call.snippet(impl.name))
 
 
-def expect(condition, call, what, details, evidence=(), reproduce=None):
-    """A property holds; otherwise fail with its details and evidence."""
-    __tracebackhide__ = True
-    if not condition:
-        fail(call, what, details, evidence, reproduce=reproduce)
-
-
 def _lower_precision(got, expected, dtype):
     """In a float64 run, when got misses the tolerance but meets float32's: the implementation seems to
     compute in float32. Only that step: an error at float16's level (1%) may as well be a real mistake."""
@@ -117,8 +110,8 @@ def _lower_precision(got, expected, dtype):
 
     float32 = TOLERANCES["float32"]
     if dtype == "float64" and (float32.excess(got, expected) <= 1).all():
-        return (f"every value is within {float32} of float32: the implementation seems to compute in float32 or "
-                "lower precision, not float64")
+        return (f"every value is within float32's tolerance, {float32.atol:.0e} + {float32.rtol:.0e} * |expected|: "
+                "the implementation seems to compute in float32 or lower precision, not float64")
     return None
 
 

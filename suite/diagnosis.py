@@ -41,7 +41,8 @@ class Mistake:
         return import_module(f"{mutants.__name__}.{self.name}")
 
     def explain(self, why):
-        return f"looks like: {self.title}: {why}\nfix: {self.fix}"
+        """The lines a failure shows: the mistake named and why, its symptom, its fix."""
+        return f"looks like: {self.title} ({why})\nsymptom: {self.symptom}\nfix: {self.fix}"
 
 
 @functools.cache
@@ -101,7 +102,7 @@ def explain(impl, call, observe, got, expected, plain):
     if len(candidates) == 1:
         (mistake,) = candidates
         records.note(diagnosis=mistake.title)
-        return [mistake.explain(f"{why}. {mistake.symptom}")]
+        return [mistake.explain(why)]
     if candidates:
         titles = "; ".join(mistake.title for mistake in candidates)
         return [f"fits {len(candidates)} mistakes of the catalogue: {titles} (the summary at the end weighs the other checks)"]
@@ -132,6 +133,21 @@ def matching(impl, call, observe, got, expected, plain):
             matched = False
         if matched:
             found.append(mistake)
+    return found
+
+
+def raising(call, kind):
+    """The mistakes that raise an exception of the same type on the same call: what a check that
+    raised is consistent with, for the summary's consensus (never named by the check itself)."""
+    if _size(call) > LARGEST_DIAGNOSED:
+        return []
+    found = []
+    for mistake in relevant(call.capability):
+        try:
+            call.on(mistake.module)
+        except Exception as error:
+            if type(error) is kind:
+                found.append(mistake)
     return found
 
 

@@ -86,9 +86,16 @@ class Formulas:
     def cross_attention(self, x, context, params, n_heads, mask=None):
         return self._attend(x, context, params, n_heads, n_heads, mask)
 
+    def _angles(self, positions, width):
+        """positions (seq,) x 10000^(-2i/width) for i < width/2: (seq, width/2), computed in the accumulation
+        dtype (float32 outside the exact formulas, as kernels compute their angles whatever the data's dtype)."""
+        frequencies = (10000.0 ** (-2 * np.arange(width // 2) / width)).astype(self.wide)
+        return np.asarray(positions, dtype=self.wide)[:, None] * frequencies
+
     def positional_encoding(self, seq_len, d_model):
-        angle = np.arange(seq_len)[:, None] * 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
-        return np.stack([np.sin(angle), np.cos(angle)], axis=-1).reshape(seq_len, d_model)  # sin, cos interleaved
+        angle = self._angles(np.arange(seq_len), d_model)
+        pe = np.stack([np.sin(angle), np.cos(angle)], axis=-1).reshape(seq_len, d_model)  # sin, cos interleaved
+        return self.round(pe)
 
     def embed(self, tokens, embedding):
         table = self.round(embedding)
@@ -97,8 +104,8 @@ class Formulas:
     def apply_rope(self, x, positions):
         x = self.round(x)
         half = x.shape[-1] // 2
-        angle = np.asarray(positions)[:, None] * 10000.0 ** (-2 * np.arange(half) / x.shape[-1])  # (seq, d/2)
-        cos, sin = np.cos(angle), np.sin(angle)
+        angle = self._angles(positions, x.shape[-1])  # (seq, d/2)
+        cos, sin = self.round(np.cos(angle)), self.round(np.sin(angle))
         first, second = x[..., :half], x[..., half:]
         return self.round(np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1))
 
@@ -116,5 +123,7 @@ EXACT = Formulas()
 
 @functools.cache
 def plain(dtype):
-    """The plain computations of the formulas in a low-precision dtype: sums in float32, and in the dtype."""
+    """The plain computations of the formulas in a dtype: sums in float32, and (below float32) in the dtype."""
+    if dtype in ("float64", "float32"):
+        return (Formulas(dtype),)
     return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True))

@@ -8,6 +8,7 @@ suite runs.
 
 import argparse
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,7 @@ class Conformance:
         self.source = source
         self.capability_of = {}  # nodeid -> capability, from the first report seen (for crashed workers)
         self.checks = {}  # nodeid -> {"capability", "outcome", "record", "message"}
+        self.started = time.perf_counter()
 
     def pytest_report_header(self):
         from attention_conformance import reference
@@ -317,6 +319,7 @@ class Conformance:
                          "declaration": {k: list(v) if isinstance(v, tuple) else v
                                          for k, v in self.impl.declaration.items().items()}},
             "reference": reference.__file__,
+            "seconds": round(time.perf_counter() - self.started, 3),
             "capabilities": {
                 capability: {
                     "provided": self.impl.provides(capability),

@@ -85,3 +85,18 @@ def test_the_readme_example_checks_an_adopters_own_pytorch_layer(dtype):
     assert "causal_self_attention         conforms" in run.output
     ran = {test for test, outcome in run.outcomes.items() if outcome.status == "passed"}
     assert ran and all(test.startswith("test_multi_head.py::test_causal_self_attention") for test in ran), ran
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_llama_example_checks_hugging_faces_own_attention_and_rotary_embedding(dtype):
+    require("transformers")
+    run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "examples" / "llama")
+    assert run.returncode == 0, run.output[-4000:]
+    for capability in ("grouped_query_attention", "apply_rope", "causal_self_attention", "multi_head_attention"):
+        assert f"{capability:<30}conforms" in run.output, run.output[-3000:]
+
+
+def test_the_llama_example_declares_that_it_computes_in_float32():
+    require("transformers")
+    run = run_suite("conformance_adapter", "--impl-dtype=float64", *OPTIONS, cwd=ROOT / "examples" / "llama")
+    assert "grouped_query_attention       not tested: CONFORMANCE rules out all" in run.output, run.output[-3000:]

@@ -48,3 +48,36 @@ def test_each_tile_bug_of_the_16_wide_kernel_is_killed_by_the_default_run(bug):
 def test_each_tile_bug_of_the_64_wide_kernel_is_killed_by_the_kernel_profile(bug):
     done = run(f"wide_bugs.{bug}", "--impl-profile=kernel", "--impl-dtype=bfloat16", "-x")
     assert done.returncode == 1 and any(outcome.by_a_check for outcome in done.failed().values()), done.output[-3000:]
+
+
+SHORT_SIGHTED = {
+    # attends to the first 8 keys only: right for every toy shape the suite once had
+    "eight_keys": ("test_attention.py", """
+from attention_conformance.reference import scaled_dot_product_attention as right
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    if mask is not None:
+        mask = mask[..., :8]
+    return right(q, k[..., :8, :], v[..., :8, :], mask)
+"""),
+    # one head: the output projection is skipped
+    "one_head": ("test_multi_head.py", """
+from attention_conformance.reference import multi_head_attention as right
+
+
+def multi_head_attention(x, params, n_heads, mask=None):
+    if n_heads == 1:
+        return right(x, {**params, "w_o": params["w_o"] * 0 + __import__("numpy").eye(x.shape[-1])}, 1, mask)
+    return right(x, params, n_heads, mask)
+"""),
+}
+
+
+@pytest.mark.parametrize("name", SHORT_SIGHTED)
+def test_the_default_run_reaches_past_toy_shapes(name, tmp_path):
+    module, source = SHORT_SIGHTED[name]
+    (tmp_path / f"{name}.py").write_text(source)
+    done = run_suite(name, *OPTIONS, cwd=tmp_path)
+    failed = [test for test in done.failed() if test.startswith(module)]
+    assert done.returncode == 1 and failed, done.output[-3000:]

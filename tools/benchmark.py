@@ -1,35 +1,83 @@
-"""Measure the kit on this machine: the suite on the reference, and the whole mutation run.
+"""Measure the kit on this machine: python -m tools.benchmark
 
-    python -m tools.benchmark
-
-Prints the machine, the suite's wall time in one process and with `-n 2`, and the mutation
-run's wall time, mutant count and rate: the figures the README records.
+Prints the machine; the suite on the reference (default profile, in one process and with -n 2,
+with and without Hypothesis' pytest plugin, which imports Hypothesis at the end of every session
+when installed); a failing run (diagnosis and probes cost only on failure); the kernel profile;
+and the mutation gate next to mutmut on a trivial project, both in this one run. Every figure
+comes from a run's --impl-report or the mutation recipe's Stryker report, none from printed text.
 """
 
+import json
 import os
 import platform
-import re
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-SUITE = [sys.executable, "-m", "pytest", "--impl=reference", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+from tools.kill_matrix import MUTANTS, ROOT
+
+TRIVIAL = '''
+def clamp(value, low, high):
+    if value < low:
+        return low
+    if value > high:
+        return high
+    return value
 
 
-def timed(command):
-    """(wall seconds, stdout) of a command that must succeed."""
+def mean(values):
+    return sum(values) / len(values)
+'''
+TRIVIAL_TESTS = '''
+from trivial import clamp, mean
+
+
+def test_clamp():
+    assert clamp(5, 0, 3) == 3 and clamp(-1, 0, 3) == 0 and clamp(2, 0, 3) == 2 and clamp(3, 0, 3) == 3
+    assert clamp(0, 0, 3) == 0
+
+
+def test_mean():
+    assert mean([1, 2, 6]) == 3 and mean([2]) == 2
+'''
+
+
+def suite(*options, impl="attention_conformance.reference"):
+    """(wall seconds, the report's own session seconds, checks) of a suite run on impl."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp, "report.json")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", f"--impl={impl}", f"--impl-report={report}", "-q",
+                        "-p", "no:randomly", "-p", "no:cacheprovider", *options], capture_output=True, cwd=ROOT)
+        wall = time.perf_counter() - start
+        document = json.loads(report.read_text())
+    return wall, document["seconds"], len(document["checks"])
+
+
+def gate_rate(report):
+    """(mutants, seconds of `mutmut run`) of the kit's gate, from its Stryker report."""
+    subprocess.run([sys.executable, "-m", "attention_conformance.mutation", "reference", "--report", str(report)],
+                   cwd=ROOT, capture_output=True, check=True)
+    document = json.loads(Path(report).read_text())
+    return sum(len(file["mutants"]) for file in document["files"].values()), document["performance"]["mutation"] / 1000
+
+
+def trivial_rate(tmp):
+    """mutmut on a trivial module and its tests: the rate mutmut itself reaches on this machine."""
+    project = Path(tmp, "trivial")
+    (project / "tests").mkdir(parents=True)
+    (project / "trivial.py").write_text(TRIVIAL)
+    (project / "tests" / "test_trivial.py").write_text(TRIVIAL_TESTS)
+    (project / "pyproject.toml").write_text('[tool.mutmut]\nsource_paths = ["trivial.py"]\n'
+                                            'pytest_add_cli_args_test_selection = ["tests/"]\n')
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
-    return seconds, done.stdout
+    subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=project, capture_output=True, check=True)
+    wall = time.perf_counter() - start
+    from attention_conformance.stryker import statuses
 
-
-def suite_line(label, command):
-    seconds, out = timed(command)
-    summary = out.strip().splitlines()[-1]  # "63 passed in 1.47s": pytest's own test time
-    return f"suite on the reference, {label}: {seconds:.2f} s wall ({summary})"
+    return len(statuses(project)), wall
 
 
 def cpu():
@@ -41,17 +89,27 @@ def cpu():
         return platform.machine()
 
 
+def line(label, wall, seconds, checks):
+    print(f"{label}: {wall:.2f} s wall, {seconds:.2f} s in the session, {checks} checks")
+
+
 def main():
     print(f"machine: {cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
-    print(suite_line("one process", SUITE))
-    print(suite_line("-n 2", [*SUITE, "-n", "2"]))
-    seconds, out = timed([sys.executable, "-m", "suite.mutation", "reference"])
-    total = re.search(r"total (\d+)", out).group(1)
-    rate = re.search(r"\(([\d.]+) mutants/s while mutants ran\)", out)
-    print(
-        f"mutation run (python -m suite.mutation reference): {seconds:.1f} s wall, {total} mutants, "
-        f"{int(total) / seconds:.1f} mutants/s overall, {rate.group(1) if rate else '?'} mutants/s while mutants ran"
-    )
+    line("suite on the reference, default profile, one process", *suite("-p", "no:hypothesispytest"))
+    line("  the same with Hypothesis' pytest plugin loaded", *suite())
+    line("  with -n 2", *suite("-p", "no:hypothesispytest", "-n", "2"))
+    line("failing run (scores not scaled: 33 failures, each diagnosed)",
+         *suite("-p", "no:hypothesispytest", impl=f"{MUTANTS}.unscaled_scores"))
+    line("kernel profile on the reference, float64", *suite("-p", "no:hypothesispytest", "--impl-profile=kernel"))
+    line("kernel profile on the reference, bfloat16",
+         *suite("-p", "no:hypothesispytest", "--impl-profile=kernel", "--impl-dtype=bfloat16"))
+    with tempfile.TemporaryDirectory() as tmp:
+        total, wall = gate_rate(Path(tmp, "report.json"))
+        trivial_total, trivial_wall = trivial_rate(tmp)
+    print(f"mutation gate on the reference: {total} mutants, `mutmut run` {wall:.1f} s, {total / wall:.1f} mutants/s")
+    print(f"mutmut on a trivial project: {trivial_total} mutants, `mutmut run` {trivial_wall:.1f} s, "
+          f"{trivial_total / trivial_wall:.1f} mutants/s; the gate runs at "
+          f"{(total / wall) / (trivial_total / trivial_wall):.0%} of that rate")
 
 
 if __name__ == "__main__":

@@ -1,45 +1,83 @@
-"""How far outside the tolerance each hand-written mutant lands, in every dtype: python -m tools.margins
+"""How much of the tolerance or budget correct implementations use, and how far outside it the
+mutants and the kernel bugs land, in every dtype and profile: python -m tools.margins
 
-For each dtype the suite knows, runs the suite on the ten mutants, on the reference and on
-the adapters whose framework is installed, and prints one table: for a mutant, its largest
-error divided by the tolerance over the checks that failed on it (a shape or property
-failure has no ratio and shows as such); for a correct implementation, whether it passed.
+Runs the suite (reading each run's --impl-report) and prints Markdown tables:
+- correct implementations (the reference, the PyTorch adapters whose framework is installed, the
+  tiled kernels of tests/kernels) x dtype x profile: the largest share of what is allowed that
+  any check used (1 is the limit);
+- the hand-written mutants x dtype (default profile), and the tiled kernels' bugs x dtype (the
+  16-wide kernel's under the default profile, the 64-wide kernel's under the kernel profile): the
+  largest error of a failing check as a multiple of what is allowed, or "NOT KILLED".
 """
 
 import importlib.util
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
-from attention_conformance.precision import TOLERANCES
-from tools.kill_matrix import MUTANTS, mutant_names, run_many
+from attention_conformance.contract import DTYPES
+from tools.kill_matrix import MUTANTS, OPTIONS, ROOT, mutant_names, run_suite
 
-ADAPTERS = {"torch": "attention_conformance.adapters.torch_attention", "jax": "attention_conformance.adapters.jax_attention"}
+KERNELS = ROOT / "tests" / "kernels"
+sys.path.append(str(KERNELS))
+from tiled import BUGS  # noqa: E402  (tests/kernels is not a package)
+
+CORRECT = [("attention_conformance.reference", ROOT), ("tiled:small", KERNELS), ("tiled:wide", KERNELS)]
+ADAPTERS = {"torch": ["attention_conformance.adapters.torch_attention", "attention_conformance.adapters.torch_sdpa:flash"]}
+PROFILES = ("default", "kernel")
+
+
+def used(run):
+    """The largest share of what is allowed used by any check of a passing run, as text."""
+    if run.returncode != 0:
+        return f"FAILS {len(run.failed())} checks" if run.failed() else f"error (exit {run.returncode})"
+    shares = [float(o.worst) for o in run.outcomes.values() if o.status == "passed" and o.worst is not None]
+    return f"passes, {max(shares):.2f}" if shares else "nothing tested"
 
 
 def margin(run):
-    """A mutant's worst error over the tolerance in its failed checks, as text."""
-    ratios = [float(outcome.worst) for outcome in run.failed().values() if outcome.worst is not None]
+    """A mutant's largest error over what is allowed, over its failing checks, as text."""
+    ratios = [float(o.worst) for o in run.failed().values() if o.worst is not None]
     if ratios:
         return "inf (NaN)" if max(ratios) == float("inf") else f"{max(ratios):.2g}x"
-    return "shape/property" if run.failed() else "NOT KILLED"
+    return "shape/raise" if run.failed() else "NOT KILLED"
 
 
-def verdict(run):
-    """A correct implementation's result, as text."""
-    failed = len(run.failed())
-    return "passes" if run.returncode == 0 else f"fails {failed} checks" if failed else f"error (exit {run.returncode})"
+def table(title, rows, columns, cell):
+    print(f"\n{title}\n\n| implementation | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
+    for name, cells in rows.items():
+        print(f"| {name} | " + " | ".join(cell(cells[column]) for column in columns) + " |")
+
+
+def runs(jobs):
+    """{key: Run} for jobs {key: (impl, cwd, options)}, two at a time."""
+    with ThreadPoolExecutor(2) as pool:
+        done = pool.map(lambda job: run_suite(job[0], *job[2], *OPTIONS, cwd=job[1]), jobs.values())
+        return dict(zip(jobs, done))
 
 
 def main():
-    correct = ["attention_conformance.reference"] + [impl for package, impl in ADAPTERS.items() if importlib.util.find_spec(package)]
-    mutants = [f"{MUTANTS}.{name}" for name in mutant_names()]
-    columns = {dtype: run_many(mutants + correct, f"--impl-dtype={dtype}") for dtype in TOLERANCES}
-    print("| implementation | " + " | ".join(columns) + " |")
-    print("|---|" + "---|" * len(columns))
-    for impl in mutants + correct:
-        show = margin if impl in mutants else verdict
-        print(f"| {impl} | " + " | ".join(show(runs[impl]) for runs in columns.values()) + " |")
-    survivors = [impl for impl in mutants for runs in columns.values() if not runs[impl].failed()]
-    return 1 if survivors else 0
+    correct = CORRECT + [(impl, ROOT) for package, impls in ADAPTERS.items() if importlib.util.find_spec(package)
+                         for impl in impls]
+    jobs = {(impl, f"{dtype}, {profile}"): (impl, cwd, (f"--impl-dtype={dtype}", f"--impl-profile={profile}"))
+            for impl, cwd in correct for dtype in DTYPES for profile in PROFILES}
+    mutants = {(f"{MUTANTS}.{name}", dtype): (f"{MUTANTS}.{name}", ROOT, (f"--impl-dtype={dtype}",))
+               for name in mutant_names() for dtype in DTYPES}
+    bugs = {(f"tiled:{kernel}_bugs.{bug}", dtype): (f"tiled:{kernel}_bugs.{bug}", KERNELS,
+                                                   (f"--impl-dtype={dtype}", f"--impl-profile={profile}", "-x"))
+            for kernel, profile in (("small", "default"), ("wide", "kernel")) for bug in BUGS for dtype in DTYPES}
+    results = runs({**jobs, **mutants, **bugs})
+    columns = [f"{dtype}, {profile}" for dtype in DTYPES for profile in PROFILES]
+    table("Correct implementations: the largest share of the tolerance or budget a check used",
+          {impl: {column: results[(impl, column)] for column in columns} for impl, _ in correct}, columns, used)
+    table("Hand-written mutants (default profile): how far outside, at most",
+          {impl: {dtype: results[(impl, dtype)] for dtype in DTYPES} for impl, _ in mutants}, list(DTYPES), margin)
+    table("Tile bugs (16-wide: default profile; 64-wide: kernel profile, stopped at the first failure)",
+          {impl: {dtype: results[(impl, dtype)] for dtype in DTYPES} for impl, _ in bugs}, list(DTYPES), margin)
+    failing = [key for key in jobs if results[key].returncode != 0]
+    survivors = [key for key in (*mutants, *bugs) if not results[key].failed()
+                 and not (key[0].endswith("computes_in_float32") and key[1] != "float64")]
+    print(f"\ncorrect implementations failing: {failing or 'none'}; mutants and bugs surviving: {survivors or 'none'}")
+    return 1 if failing or survivors else 0
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ Run from this folder: pytest --impl=conformance_adapter --impl-dtype=float32
 
 import torch
 
-from my_model import CausalSelfAttention
 from attention_conformance.adapters.torch_attention import to_numpy, to_torch
+from my_model import CausalSelfAttention
 
 
 def causal_self_attention(x, params, n_heads):
