@@ -53,7 +53,7 @@ class Call:
         or changes its inputs."""
         __tracebackhide__ = True
         function = impl.function(self.capability)
-        self.skip_if_ruled_out(impl)
+        skip_if_ruled_out(self, impl)
         record = records.current.get()
         if record is not None:
             record.saw(self)
@@ -66,13 +66,10 @@ class Call:
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
         return result
 
-    def skip_if_ruled_out(self, impl):
-        __tracebackhide__ = True
-        skip_if_ruled_out(self, impl)
-
     def attempt(self, impl, function=None):
         """(result, None, None), or (None, what went wrong in lines, its kind) when the call
-        raised, outlived --impl-timeout or changed its inputs."""
+        raised, outlived --impl-timeout or changed its inputs (the exception a raise is kept as
+        self.raised)."""
         function = function or impl.function(self.capability)
         inputs = Inputs(self.named())
         try:
@@ -153,28 +150,24 @@ class Decoding:
         chunked = any(end - start > 1 for start, end in self.pieces())
         return {"head_dim": head_dim, "lengths": (self.x.shape[1],), **({"mask": "causal"} if chunked else {})}
 
-    def skip_if_ruled_out(self, impl):
-        __tracebackhide__ = True
-        skip_if_ruled_out(self, impl)
-
     def run(self, impl):
         """The implementation's outputs for every piece, side by side (batch, seq, d_model)."""
         __tracebackhide__ = True
         from attention_conformance.checks import as_array, expect_shape
 
         impl.function(self.capability)
-        self.skip_if_ruled_out(impl)
-        cache, outputs = None, []
+        skip_if_ruled_out(self, impl)
+        cache, outputs, reproduce = None, [], self.snippet(impl.name)
         for start, end in self.pieces():
             call = Call(self.capability, self.x[:, start:end], self.params, self.n_heads, cache, case=self.case,
                         dtype=self.dtype)
             result = call.run(impl)
+            what = f"output for positions {start} to {end - 1}"
             if not (isinstance(result, (tuple, list)) and len(result) == 2):
                 fail(call, f"the call for positions {start} to {end - 1} returns (output, cache)",
-                     [f"got {type(result).__name__}"], reproduce=self.snippet(impl.name))
-            output = as_array(result[0], call, f"output for positions {start} to {end - 1}")
-            expect_shape(output, (self.x.shape[0], end - start, self.x.shape[2]), call,
-                         f"output for positions {start} to {end - 1}")
+                     [f"got {type(result).__name__}"], reproduce=reproduce)
+            output = as_array(result[0], call, what, reproduce)
+            expect_shape(output, (self.x.shape[0], end - start, self.x.shape[2]), call, what, reproduce=reproduce)
             cache = result[1]
             outputs.append(output)
         records.note(call=str(self))
@@ -195,10 +188,14 @@ class Decoding:
         return np.concatenate(outputs, axis=1)
 
     def snippet(self, impl_name):
+        if self.case.draw:
+            inputs = [f"inputs = {self.case.code(self.dtype)}", 'x, params = inputs["x"], inputs["params"]']
+        else:
+            inputs = [f"x = {_literal(self.x)}", "params = {" + ", ".join(
+                f"{name!r}: {_literal(value)}" for name, value in self.params.items()) + "}"]
         return [
             *_impl_import(impl_name, self.case.draw, self.dtype),
-            f"inputs = {self.case.code(self.dtype)}",
-            'x, params = inputs["x"], inputs["params"]',
+            *inputs,
             "cache, outputs = None, []",
             f"for start, end in {self.pieces()!r}:",
             f"    y, cache = impl.{self.capability}(x[:, start:end], params, {self.n_heads}, cache)",

@@ -29,6 +29,15 @@ def _cast(dtype, *arrays):
     return [None if a is None else np.asarray(a, dtype=np.float64).astype(dtype) for a in arrays]
 
 
+def _cast_given(value, dtype):
+    """A given argument in the run's dtype: float arrays cast, also inside a dict (params)."""
+    if isinstance(value, dict):
+        return {key: _cast_given(item, dtype) for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return _cast(dtype, value)[0]
+    return value
+
+
 def logits(seed, dtype, shape, scale=1.0):
     """{"x"}: standard normal logits of `shape`, times `scale`."""
     (x,) = _cast(dtype, scale * _generator(seed).standard_normal(shape))
@@ -55,11 +64,11 @@ def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="norm
     additive = _mask(mask, lead, lq, lk)
     if style == "dominant":
         _dominate(q, k, v, additive)
-    elif style == "large":  # the first query's scores all near +1000, the last one's all near -1000
+    elif style == "large":  # the first query's scores all above +1000, the last one's all below -1000
         k[..., 0] = np.abs(k[..., 0]) + 1.0
         q *= 500.0
         q[..., 0, :], q[..., -1, :] = 0.0, 0.0
-        q[..., 0, 0], q[..., -1, 0] = 2000.0, -2000.0
+        q[..., 0, 0], q[..., -1, 0] = 1000.0 * math.sqrt(d_k), -1000.0 * math.sqrt(d_k)
     elif style == "ones":
         v = np.ones_like(v)
     q, k, v, additive = _cast(dtype, q, k, v, additive)
@@ -198,9 +207,7 @@ class Case:
     def inputs(self, dtype):
         """{argument name: value} for this case in `dtype`."""
         drawn = BUILDERS[self.draw](dtype=dtype, **self.params) if self.draw else {}
-        given = {name: value.astype(dtype) if isinstance(value, np.ndarray) and value.dtype.kind == "f" else value
-                 for name, value in self.given.items()}
-        return {**drawn, **given}
+        return {**drawn, **{name: _cast_given(value, dtype) for name, value in self.given.items()}}
 
     def arguments(self, dtype):
         """The positional arguments of the call, in the contract's order (absent ones None)."""

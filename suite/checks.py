@@ -26,7 +26,7 @@ def fail(call, what, details, evidence=(), failure="value", reproduce=None):
     pytest.fail("\n".join(lines), pytrace=False)
 
 
-def as_array(value, call, what):
+def as_array(value, call, what, reproduce=None):
     """The implementation's result as a float64 array; fails if it is not an array of numbers."""
     __tracebackhide__ = True
     try:
@@ -36,7 +36,7 @@ def as_array(value, call, what):
         return array.astype(np.float64)
     except Exception as error:
         fail(call, what, [f"got {type(value).__name__}, which is not an array of numbers ({error})"],
-             failure="not an array")
+             failure="not an array", reproduce=reproduce)
 
 
 def expect_shape(got, shape, call, what, evidence=(), reproduce=None):
@@ -59,7 +59,7 @@ def check(impl, call, what, observe=None, expected=None, result=None):
     except (TypeError, ValueError, IndexError, KeyError) as error:  # not the result's expected form
         fail(call, what, [f"could not read the {what} from its result, a {type(result).__name__}: {error}"],
              failure="not an array", reproduce=call.snippet(impl.name))
-    got = as_array(observed, call, what)
+    got = as_array(observed, call, what, reproduce=call.snippet(impl.name))
     expect_answer(got, impl, call, what, observe, expected)
     return got
 

@@ -122,3 +122,19 @@ def rope(x, positions):
             a, b = x[index][i], x[index][i + d // 2]
             out[index][i], out[index][i + d // 2] = a * math.cos(angle) - b * math.sin(angle), b * math.cos(angle) + a * math.sin(angle)
     return out
+
+
+def cross_attention(x, context, params, n_heads, mask=None):
+    """Each head's queries from x through its columns of w_q, keys and values from the context."""
+    batch, lq, d_model = x.shape
+    lk = context.shape[1]
+    d_k = d_model // n_heads
+    x, context = np.asarray(x, dtype=np.float64), np.asarray(context, dtype=np.float64)
+    w = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+    masks = None if mask is None else np.broadcast_to(mask, (batch, n_heads, lq, lk))
+    outputs = []
+    for h in range(n_heads):
+        columns = slice(h * d_k, (h + 1) * d_k)
+        q, k, v = x @ w["w_q"][:, columns], context @ w["w_k"][:, columns], context @ w["w_v"][:, columns]
+        outputs.append(attention(q, k, v, None if masks is None else masks[:, h])[0])
+    return np.concatenate(outputs, axis=-1) @ w["w_o"]

@@ -3,10 +3,12 @@ low-precision code would compute them.
 
 `Formulas()` computes in float64: the golden answer. `Formulas("bfloat16")` (or "float16",
 "float32") computes the same formulas the plain way in that precision: every operation's result
-rounded to the dtype, products summed in float32 (as GPU code and numpy's matmul do). The
-softmax's sum is accumulated in float32 too, or, with sums_in_dtype=True, in the dtype itself,
-as numpy's np.sum does on float16 and bfloat16 arrays (a far larger error on long rows). The
-error of these plain computations sets the budget of the low-precision checks (precision.py).
+rounded to the dtype, products summed in float32 (as GPU code and numpy's matmul do). Two
+legitimate variants round differently: sums_in_dtype=True accumulates the softmax's sum in the
+dtype itself, as numpy's np.sum does on float16 and bfloat16 arrays (a far larger error on long
+rows); scale_first=True scales q by 1/sqrt(d_k) before the product, as PyTorch's
+nn.MultiheadAttention does. The worst error of these plain computations sets the budget of the
+low-precision checks (precision.py).
 
 Written from the contract (docs/contract.md), sharing no code with reference/: splits and
 merges by np.split and np.concatenate, masks by np.tri, grouped heads by np.repeat. Every method is
@@ -22,10 +24,11 @@ import numpy as np
 class Formulas:
     """The contract computed exactly (dtype None: float64) or the plain way in `dtype`."""
 
-    def __init__(self, dtype=None, sums_in_dtype=False):
+    def __init__(self, dtype=None, sums_in_dtype=False, scale_first=False):
         self.dtype = None if dtype in (None, "float64") else dtype
         self.wide = np.float64 if self.dtype is None else np.float32  # what sums accumulate in
         self.sums = self.dtype if sums_in_dtype and self.dtype else self.wide
+        self.scale_first = scale_first
 
     def round(self, a):
         """A result as the dtype would hold it, in the accumulation dtype."""
@@ -48,8 +51,11 @@ class Formulas:
 
     def scaled_dot_product_attention(self, q, k, v, mask=None):
         q, k, v = map(self.round, (q, k, v))
-        scores = self.round(np.matmul(q, np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
-        scores = self.round(scores / math.sqrt(q.shape[-1]))
+        scale = 1 / math.sqrt(q.shape[-1])
+        if self.scale_first:
+            scores = self.round(np.matmul(self.round(q * scale), np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
+        else:
+            scores = self.round(self.round(np.matmul(q, np.swapaxes(k, -1, -2))) * scale)
         if mask is not None:
             scores = scores + np.asarray(mask, dtype=self.wide)  # 0 keeps, -inf hides
         weights = self.softmax(scores, axis=-1)
@@ -123,7 +129,8 @@ EXACT = Formulas()
 
 @functools.cache
 def plain(dtype):
-    """The plain computations of the formulas in a dtype: sums in float32, and (below float32) in the dtype."""
+    """The plain computations of the formulas in a dtype: the usual one, q scaled first, and (below
+    float32) the softmax's sum in the dtype."""
     if dtype in ("float64", "float32"):
-        return (Formulas(dtype),)
-    return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True))
+        return (Formulas(dtype), Formulas(dtype, scale_first=True))
+    return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True), Formulas(dtype, scale_first=True))

@@ -1,5 +1,6 @@
 """cross_attention(x, context, params, n_heads, mask=None): queries from x, keys and values from the context."""
 
+import numpy as np
 import pytest
 
 from attention_conformance.calls import Call
@@ -17,6 +18,16 @@ def cross(id, seed, batch, seq, context, d_model, n_heads, pinned=(), **options)
 def kernel_cases(declaration):
     return [cross(f"d{d}-queries{lq}-context{lk}", 83, 8, lq, lk, 2 * d, 2, pinned=("d_model",), style="dominant")
             for d in kernel_head_dims(declaration) for lq, lk in ((1, 257), (65, 129), (129, 63), (257, 255))]
+
+
+@cases(
+    Case("one-context-position", "cross_attention", given=dict(
+        x=np.array([[[1.0, 0.0], [0.0, 1.0]]]), context=np.array([[[3.0, 4.0]]]),
+        params={name: np.eye(2) for name in ("w_q", "w_k", "w_v", "w_o")}, n_heads=1, mask=None)),
+)
+def test_cross_attention_known_answer_every_query_reads_the_one_context_position(impl, case):
+    # one context position: both queries give it weight 1, whatever x: the output is context @ w_v @ w_o
+    check(impl, Call.of(case, impl.dtype), "output", expected=[[[3.0, 4.0], [3.0, 4.0]]])
 
 
 @cases(

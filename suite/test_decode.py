@@ -2,6 +2,9 @@
 a sequence fed in pieces, each call given the cache the previous one returned, must give the
 full causal forward."""
 
+import math
+
+import numpy as np
 import pytest
 
 from attention_conformance.calls import Decoding
@@ -35,6 +38,17 @@ def kernel_chunks(declaration):
     return [sequence("decode_chunk", f"d{d}-chunks-around-64", 55, 2, 257, 8 * d, 8, (0, 63, 127, 128, 192),
                      ("d_model",), "dominant")
             for d in kernel_head_dims(declaration)]
+
+
+@pytest.mark.conformance("decode_chunk")
+@cases(Case("two-positions", "decode_chunk", given=dict(x=np.array([[[1.0], [2.0]]]),
+                                                       params={name: np.array([[1.0]]) for name in ("w_q", "w_k", "w_v", "w_o")},
+                                                       n_heads=1), pieces=(0,)))
+def test_decode_chunk_known_answer_for_one_chunk_of_two_positions(impl, case):
+    # d_model = 1, every weight 1: q = k = v = x. Position 0 sees itself: 1. Position 1 sees keys 1 and 2
+    # with scores 2 * 1 and 2 * 2: (1 e^2 + 2 e^4) / (e^2 + e^4)
+    second = (math.exp(2) + 2 * math.exp(4)) / (math.exp(2) + math.exp(4))
+    check(impl, Decoding(case, impl.dtype), "outputs of the chunk", expected=[[[1.0], [second]]])
 
 
 @pytest.mark.conformance("decode_chunk")

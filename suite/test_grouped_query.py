@@ -1,6 +1,7 @@
 """grouped_query_attention(x, params, n_heads, n_kv_heads, mask=None): query head h attends with
 key/value head h // (n_heads // n_kv_heads)."""
 
+import numpy as np
 import pytest
 
 from attention_conformance.calls import Call
@@ -22,6 +23,19 @@ def gqa(id, seed, batch, seq, d_k, n_heads, n_kv_heads, **options):
 def kernel_cases(declaration):
     return [gqa(f"d{d}-len{length}", 73, 4, length, d, 4, 2, style="dominant")
             for d in kernel_head_dims(declaration) for length in KERNEL_LENGTHS if length > 1]
+
+
+@cases(
+    Case("one-position", "grouped_query_attention", given=dict(
+        x=np.array([[[1.0, 0.0, 0.0, 0.0]]]),
+        params={"w_q": np.eye(4), "w_k": np.ones((4, 2)), "w_v": np.array([[1.0, 2.0], [0, 0], [0, 0], [0, 0]]),
+                "w_o": np.eye(4)},
+        n_heads=4, n_kv_heads=2, mask=None)),
+)
+def test_gqa_known_answer_heads_0_and_1_share_key_value_head_0(impl, case):
+    # d_k = 1 and one position: every query head gives its only key weight 1, so head h outputs the
+    # value of key/value head h // 2; x @ w_v = [1, 2] -> heads [1, 1, 2, 2] -> through w_o = I
+    check(impl, Call.of(case, impl.dtype), "output", expected=[[[1.0, 1.0, 2.0, 2.0]]])
 
 
 @cases(

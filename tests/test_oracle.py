@@ -27,6 +27,9 @@ def test_the_formulas_agree_with_the_definitions_on_tiny_inputs():
         seed=2, dtype="float64", batch=2, seq=4, d_model=8, n_heads=4)["params"]}, 4),
         definitions.causal_self_attention(layer["x"], layer_inputs(seed=2, dtype="float64", batch=2, seq=4, d_model=8,
                                                                    n_heads=4)["params"], 4))
+    crossed = layer_inputs(seed=6, dtype="float64", batch=2, seq=3, d_model=8, n_heads=2, context=5, mask="padding")
+    args = (crossed["x"], crossed["context"], crossed["params"], 2, crossed["mask"])
+    assert close(EXACT.cross_attention(*args), definitions.cross_attention(*args))
     rotated = rope_inputs(seed=3, dtype="float64", lead=(2,), seq=3, d=6, start=5)
     assert close(EXACT.apply_rope(rotated["x"], rotated["positions"]), definitions.rope(rotated["x"], rotated["positions"]))
     assert np.array_equal(EXACT.create_sliding_window_mask(6, 3), definitions.sliding_window_mask(6, 3))
