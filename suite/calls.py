@@ -191,8 +191,7 @@ class Decoding:
         if self.case.draw:
             inputs = [f"inputs = {self.case.code(self.dtype)}", 'x, params = inputs["x"], inputs["params"]']
         else:
-            inputs = [f"x = {_literal(self.x)}", "params = {" + ", ".join(
-                f"{name!r}: {_literal(value)}" for name, value in self.params.items()) + "}"]
+            inputs = [f"x = {_literal(self.x)}", f"params = {_literal(self.params)}"]
         return [
             *_impl_import(impl_name, self.case.draw, self.dtype),
             *inputs,
@@ -263,7 +262,10 @@ def _inputs_code(call):
 
 
 def _literal(value):
-    """Python for a value; a float array as float64 literals cast to its dtype (ml_dtypes names bfloat16)."""
+    """Python for a value; a float array as float64 literals cast to its dtype (ml_dtypes names
+    bfloat16); a dict (params) item by item."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key!r}: {_literal(item)}" for key, item in value.items()) + "}"
     if isinstance(value, np.ndarray):
         dtype = "ml_dtypes.bfloat16" if value.dtype.name == "bfloat16" else repr(str(value.dtype))
         return f"np.array({value.astype(np.float64).tolist() if value.dtype.kind == 'f' else value.tolist()!r}).astype({dtype})"
