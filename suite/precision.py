@@ -68,7 +68,7 @@ class Tolerance(Allowance):
 @dataclass(frozen=True)
 class Budget(Allowance):
     """Low precision: BUDGET_MULTIPLE times the largest error of the plain formulas in `dtype`
-    over the compared output (the worse of their two ways of summing), at least FLOOR_ROUNDINGS
+    over the compared output (the worst of their ways of rounding), at least FLOOR_ROUNDINGS
     roundings of its largest value."""
 
     dtype: str
