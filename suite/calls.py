@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attention_conformance import records
-from attention_conformance.cases import BUILDERS
+from attention_conformance.cases import BUILDERS, cast_floats
 from attention_conformance.checks import fail
 from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
@@ -226,12 +226,8 @@ def skip_if_ruled_out(call, impl):
 
 
 def widened(value):
-    """Arrays (also inside dicts) as float64; everything else as it is."""
-    if isinstance(value, dict):
-        return {key: widened(item) for key, item in value.items()}
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return value.astype(np.float64)
-    return value
+    """Float arrays (also inside dicts) as float64; everything else as it is."""
+    return cast_floats(value, np.float64)
 
 
 def _impl_import(name, draw=None, dtype=None):

@@ -29,12 +29,12 @@ def _cast(dtype, *arrays):
     return [None if a is None else np.asarray(a, dtype=np.float64).astype(dtype) for a in arrays]
 
 
-def _cast_given(value, dtype):
-    """A given argument in the run's dtype: float arrays cast, also inside a dict (params)."""
+def cast_floats(value, dtype):
+    """A value with its float arrays (also inside a dict: params) cast to dtype; the rest as it is."""
     if isinstance(value, dict):
-        return {key: _cast_given(item, dtype) for key, item in value.items()}
+        return {key: cast_floats(item, dtype) for key, item in value.items()}
     if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return _cast(dtype, value)[0]
+        return value.astype(dtype)
     return value
 
 
@@ -207,7 +207,7 @@ class Case:
     def inputs(self, dtype):
         """{argument name: value} for this case in `dtype`."""
         drawn = BUILDERS[self.draw](dtype=dtype, **self.params) if self.draw else {}
-        return {**drawn, **{name: _cast_given(value, dtype) for name, value in self.given.items()}}
+        return {**drawn, **{name: cast_floats(value, dtype) for name, value in self.given.items()}}
 
     def arguments(self, dtype):
         """The positional arguments of the call, in the contract's order (absent ones None)."""
