@@ -73,7 +73,7 @@ class Call:
         function = function or impl.function(self.capability)
         inputs = Inputs(self.named())
         try:
-            with user_numerics(), deadline(impl.timeout):
+            with user_numerics(), deadline(impl.timeout, on_stuck=lambda: impl.stuck(self.stuck_lines(impl))):
                 result = function(*self.args, **self.kwargs)
         except KeyboardInterrupt:
             raise
@@ -86,6 +86,12 @@ class Call:
         if changes:
             return None, [f"{change}: inputs are read-only" for change in changes], "changed its inputs"
         return result, None, None
+
+    def stuck_lines(self, impl):
+        """What the watchdog says of this call when it would not stop (isolation.deadline)."""
+        return [str(self), f"  did not return within {impl.timeout:g} s (--impl-timeout), and went on when interrupted "
+                "(it catches BaseException, replaced the SIGALRM handler, or is stuck outside Python)",
+                "  reproduce:", *(f"    {line}" for line in self.snippet(impl.name))]
 
     def on(self, namespace):
         """What another implementation of the contract (the formulas, a mutant) answers, its

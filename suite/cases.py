@@ -271,6 +271,6 @@ KERNEL_LENGTHS = (1, 63, 64, 65, 127, 128, 129, 255, 257)
 
 
 def kernel_head_dims(declaration):
-    """32, 64 and 128, and 256 where the implementation declares it."""
-    declared = declaration.head_dims or ()
-    return KERNEL_HEAD_DIMS + ((256,) if 256 in declared else ())
+    """32, 64 and 128, and 256 where the implementation declares it (listed, or allowed by its rule)."""
+    declared = declaration.head_dims is not None and 256 in declaration.head_dims
+    return KERNEL_HEAD_DIMS + ((256,) if declared else ())

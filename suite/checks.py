@@ -27,16 +27,45 @@ def fail(call, what, details, evidence=(), failure="value", reproduce=None):
 
 
 def as_array(value, call, what, reproduce=None):
-    """The implementation's result as a float64 array; fails if it is not an array of numbers."""
+    """The implementation's result as a float64 array; fails if it is not an array of real
+    floating-point numbers (a complex, integer or boolean array says so)."""
     __tracebackhide__ = True
+    expect_real_floats(value, call, what, reproduce)
+    problem = None
     try:
         array = np.asarray(value)
         if array.dtype == object:  # None, a dict, ragged lists: numpy would keep them as objects
-            raise TypeError("numpy sees objects, not numbers")
-        return array.astype(np.float64)
-    except Exception as error:
-        fail(call, what, [f"got {type(value).__name__}, which is not an array of numbers ({error})"],
-             failure="not an array", reproduce=reproduce)
+            problem = "numpy sees objects, not numbers"
+        else:
+            return array.astype(np.float64)
+    except Exception as error:  # outside the handler below: no chained exception text in the message
+        problem = str(error)
+    fail(call, what, [f"got {type(value).__name__}, which is not an array of numbers ({problem})"],
+         failure="not an array", reproduce=reproduce)
+
+
+def expect_real_floats(result, call, what, reproduce=None):
+    """Each array of the result (or of its tuple) holds real floating-point numbers: casting a
+    complex array to float drops its imaginary part silently, and integers or booleans are no
+    attention output."""
+    __tracebackhide__ = True
+    for part in result if isinstance(result, (tuple, list)) else (result,):
+        kind = getattr(getattr(part, "dtype", None), "kind", None)
+        if kind == "c":
+            imaginary = float(np.abs(np.imag(part)).max()) if np.size(part) else 0.0
+            fail(call, what, [f"got an array of dtype {part.dtype}, whose imaginary part reaches {imaginary:.3g}: the contract's "
+                              "outputs are real floating-point arrays (is a complex number left over, from a "
+                              "rotation or an FFT?)"], failure="not an array", reproduce=reproduce)
+        if kind in ("b", "i", "u"):
+            fail(call, what, [f"got an array of dtype {part.dtype}: the contract's outputs are floating-point arrays (a "
+                              "cast to an integer type, or a comparison, where a value was meant?)"],
+                 failure="not an array", reproduce=reproduce)
+
+
+def returned_dtype(value):
+    """The dtype the implementation returned (the output's, for a tuple), or None for non-arrays."""
+    part = value[0] if isinstance(value, (tuple, list)) and value else value
+    return getattr(part, "dtype", None)
 
 
 def expect_shape(got, shape, call, what, evidence=(), reproduce=None):
@@ -54,18 +83,22 @@ def check(impl, call, what, observe=None, expected=None, result=None):
     __tracebackhide__ = True
     observe = observe or (lambda result: result)
     result = call.run(impl) if result is None else result
+    expect_real_floats(result, call, what, reproduce=call.snippet(impl.name))
+    observed, problem = None, None
     try:
         observed = observe(result)
     except (TypeError, ValueError, IndexError, KeyError) as error:  # not the result's expected form
-        fail(call, what, [f"could not read the {what} from its result, a {type(result).__name__}: {error}"],
-             failure="not an array", reproduce=call.snippet(impl.name))
+        problem = f"could not read the {what} from its result, a {type(result).__name__}: {error}"
+    if problem:  # failed outside the handler, so that no chained exception text reaches the message
+        fail(call, what, [problem], failure="not an array", reproduce=call.snippet(impl.name))
     got = as_array(observed, call, what, reproduce=call.snippet(impl.name))
-    expect_answer(got, impl, call, what, observe, expected)
+    expect_answer(got, impl, call, what, observe, expected, returned=returned_dtype(result))
     return got
 
 
-def expect_answer(got, impl, call, what, observe, expected=None):
-    """got (already observed) against the formulas' answer to `call` (or `expected`)."""
+def expect_answer(got, impl, call, what, observe, expected=None, returned=None):
+    """got (already observed) against the formulas' answer to `call` (or `expected`); `returned`:
+    the dtype the implementation returned, when known."""
     __tracebackhide__ = True
     from attention_conformance import diagnosis, oracle
 
@@ -97,10 +130,21 @@ def expect_answer(got, impl, call, what, observe, expected=None):
     ]
     if not np.isfinite(got[~np.isinf(expected)]).all():
         details.append("got NaN or inf where the expected value is finite")
-    lower = _lower_precision(got, expected, impl.dtype)
-    if lower:
-        details.append(lower)
+    details += [line for line in (_returned_in_lower_precision(returned, impl.dtype),
+                                  _lower_precision(got, expected, impl.dtype)) if line]
     fail(call, what, details, evidence(), reproduce=call.snippet(impl.name))
+
+
+# The gap between 1 and the next number, of each float dtype an output may come back in.
+EPSILON = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
+
+
+def _returned_in_lower_precision(returned, dtype):
+    """A result returned in a float dtype of less precision than the run's inputs: say so, it is measured."""
+    name = getattr(returned, "name", None)
+    if name in EPSILON and EPSILON[name] > EPSILON[dtype]:
+        return f"the output is {name}, less precise than the run's {dtype} inputs: the implementation computes or returns it in {name}"
+    return None
 
 
 def _lower_precision(got, expected, dtype):

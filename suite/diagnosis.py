@@ -9,7 +9,9 @@ more are listed, and the end-of-run summary weighs the other checks (consensus);
 word to the probes (probes.py), which say what moved that should not have, or what did not move.
 """
 
+import contextlib
 import functools
+import io
 import pkgutil
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -91,6 +93,40 @@ def relevant(capability):
 
 
 def explain(impl, call, observe, got, expected, plain):
+    """The evidence lines of a failure, and a line for what the implementation printed meanwhile."""
+    # The diagnosis calls the implementation again and again: what it prints there would bury the
+    # report (a debug print per call, times the probes), so it is counted and dropped.
+    printed = _Printed()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        lines = _explained(impl, call, observe, got, expected, plain)
+    if printed.lines:
+        lines.append(f"evidence: the implementation printed {printed.lines} lines while the kit diagnosed this "
+                     "failure, not shown")
+    return lines
+
+
+class _Printed(io.TextIOBase):
+    """A stream that keeps nothing but the count of lines written to it."""
+
+    def __init__(self):
+        super().__init__()
+        self.complete, self.unfinished = 0, False
+
+    @property
+    def lines(self):
+        return self.complete + self.unfinished
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        self.complete += text.count("\n")
+        if text:
+            self.unfinished = not text.endswith("\n")
+        return len(text)
+
+
+def _explained(impl, call, observe, got, expected, plain):
     """The evidence lines of a failure: the mistake named, the candidates, or the probes' findings."""
     candidates = matching(impl, call, observe, got, expected, plain)
     why = "the output is what that mistake computes on these inputs"

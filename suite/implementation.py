@@ -2,12 +2,14 @@
 
 import importlib
 import inspect
+import os
 import sys
 
 import pytest
 
 from attention_conformance.contract import CAPABILITIES
 from attention_conformance.declaration import Declaration, DeclarationError
+from attention_conformance.isolation import CallTimedOut, deadline
 
 
 class LoadError(Exception):
@@ -26,6 +28,7 @@ class Implementation:
         self.strict = strict
         self.timeout = timeout
         self.dtype = dtype
+        self.stuck = give_up  # the plugin puts its own in: it knows the check and the terminal
         try:
             self.declaration = Declaration.parse(getattr(target, "CONFORMANCE", None))
         except DeclarationError as error:
@@ -44,17 +47,36 @@ class Implementation:
         return source_file(self.target, self.name.partition(":")[0])
 
     def provides(self, capability):
-        return callable(getattr(self.target, capability, None))
+        """Whether the implementation has something under the callable's name (None counts as nothing)."""
+        return getattr(self.target, capability, None) is not None
 
     def function(self, capability):
-        """The callable for `capability`; skips (fails, when strict) if it is not provided."""
+        """The callable for `capability`; skips (fails, when strict) if it is not provided, fails
+        if what is there cannot be called."""
         __tracebackhide__ = True
         if self.provides(capability):
-            return getattr(self.target, capability)
+            function = getattr(self.target, capability)
+            if not callable(function):
+                pytest.fail(f"{self.name} provides {capability} = {_short(function)} (of type {type(function).__name__}): "
+                            f"the contract's {capability} is a function (or set it to None to leave it out)",
+                            pytrace=False)
+            return function
         reason = f"{self.name} does not provide {capability}"
         if self.strict:
             pytest.fail(f"{reason} (--impl-strict makes a missing capability a failure)", pytrace=False)
         pytest.skip(reason)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def give_up(lines, status=1):
+    """The last resort when a call of the implementation will not stop: say so, end the process.
+    Written to the process's standard error as it is, whatever captures sys.stderr."""
+    os.write(2, ("\n".join(["attention conformance: the run cannot go on", *lines]) + "\n").encode())
+    os._exit(status)
 
 
 def source_file(target, module_name):
@@ -67,12 +89,14 @@ def source_file(target, module_name):
         return "?"
 
 
-def load(name, strict=False, timeout=0, dtype="float64", search=()):
+def load(name, strict=False, timeout=0, dtype="float64", search=(), stuck=give_up):
     """Import `name` ("package.module" or "package.module:attr.sub") as an Implementation.
 
     The folders in `search` (where pytest was started, its rootdir) are added to the end of
     sys.path first, so that a module beside the user is found with plain `pytest` too; at the
-    end, they shadow nothing installed (nor the mutated copies mutmut puts first).
+    end, they shadow nothing installed (nor the mutated copies mutmut puts first). The import
+    runs under the `timeout` too: a module whose import hangs is a LoadError, or, if it will not
+    stop, `stuck(lines)` ends the process.
     """
     module_name, colon, attr_path = name.partition(":")
     if not _is_dotted(module_name) or (colon and not _is_dotted(attr_path)):
@@ -80,7 +104,13 @@ def load(name, strict=False, timeout=0, dtype="float64", search=()):
     for folder in map(str, search):
         if folder not in sys.path:
             sys.path.append(folder)
-    target = _import(name, module_name)
+    late = f"importing {module_name} did not finish within {timeout:g} s (--impl-timeout)"
+    hung = [f"{name!r}: {late}, and went on when interrupted: is something at import waiting, or looping?"]
+    try:
+        with deadline(timeout, on_stuck=lambda: stuck(hung, pytest.ExitCode.USAGE_ERROR)):
+            target = _import(name, module_name)
+    except CallTimedOut:
+        raise LoadError(f"{name!r}: {late}: is something at import waiting, or looping?") from None
     for attr in attr_path.split(".") if attr_path else ():
         if not hasattr(target, attr):
             raise LoadError(f"{name!r}: {module_name} has no attribute {attr_path!r}")
@@ -104,9 +134,9 @@ def _import(name, module_name):
         if error.name and (module_name + ".").startswith(error.name + "."):
             raise LoadError(_not_found(name, module_name, error.name)) from None
         raise LoadError(f"{name!r}: importing {module_name} raised {error!r}") from None
+    except (CallTimedOut, KeyboardInterrupt):  # the time limit's, and the user's own, interruption
+        raise
     except BaseException as error:  # the user's module raised (or exited) while importing: show what
-        if isinstance(error, KeyboardInterrupt):
-            raise
         raise LoadError(f"{name!r}: importing {module_name} raised {error!r}") from None
 
 

@@ -7,8 +7,13 @@ asked for; each call of the implementation runs under the user's own (`user_nume
 """
 
 import contextlib
+import ctypes
+import functools
+import math
+import os
 import signal
 import threading
+import time
 import warnings
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -76,16 +81,40 @@ class CallTimedOut(BaseException):
     implementation's own `except Exception` cannot swallow it."""
 
 
-@contextlib.contextmanager
-def deadline(seconds):
-    """Raise CallTimedOut in the block after `seconds` (0 or None: no limit).
+# After the interruption, how long a call has to stop before the process is given up: the timeout
+# itself, within these bounds (a cooperative call stops at once; a stuck one never does).
+GRACE = (1.0, 10.0)
+# The longest limit a timer takes (threading's, which is also below what setitimer accepts here).
+LONGEST = min(threading.TIMEOUT_MAX, 10.0**8)
 
-    Uses SIGALRM, as pytest-timeout's signal method does, so it needs a Unix main thread;
-    elsewhere the block runs without a limit. Any timer already set (pytest-timeout's) is
-    put back afterwards with the time it had left.
+
+@contextlib.contextmanager
+def deadline(seconds, on_stuck=None):
+    """Raise CallTimedOut in the block after `seconds` (0, None or inf: no limit); if the block
+    goes on all the same, call `on_stuck()` from the watchdog thread, which must end the process.
+
+    Two stages, because the first needs the implementation's cooperation and the second does
+    not. First the interruption: SIGALRM on a Unix main thread (as pytest-timeout's signal
+    method; it also interrupts a sleep), else an asynchronous exception in the calling thread.
+    A call can defeat it (`except BaseException` in a retry loop, its own SIGALRM handler, a C
+    loop that never returns to Python): after a grace period the watchdog thread calls
+    `on_stuck`, as pytest-timeout's thread method does. Any timer already set (pytest-timeout's)
+    is put back afterwards with the time it had left.
     """
-    if not seconds or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+    if not seconds or math.isinf(seconds):
         yield
+        return
+    grace = min(max(seconds, GRACE[0]), GRACE[1])
+    with _interruption(seconds), WATCHDOG.after(seconds + grace, on_stuck or _give_up):
+        yield
+
+
+@contextlib.contextmanager
+def _interruption(seconds):
+    """The first stage: CallTimedOut raised in the calling thread after `seconds`."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        with WATCHDOG.after(seconds, functools.partial(_raise_in, threading.get_ident())):
+            yield
         return
 
     def expire(signum, frame):
@@ -100,6 +129,67 @@ def deadline(seconds):
         signal.signal(signal.SIGALRM, previous_handler)
         if previous_delay:
             signal.setitimer(signal.ITIMER_REAL, previous_delay, previous_interval)
+
+
+class Watchdog:
+    """One daemon thread for the process that calls each armed action whose time has come
+    (starting a thread per call would cost about 2 ms a call)."""
+
+    def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # mutmut forks: no thread, nor held lock, crosses
+
+    def _reset(self):
+        self.condition = threading.Condition()
+        self.armed = {}  # token -> (when, action)
+        self.thread = None
+        self.waking = -math.inf  # when the thread, asleep, wakes next
+
+    @contextlib.contextmanager
+    def after(self, seconds, act):
+        """Call `act()` from the watchdog thread if the block is still running after `seconds`."""
+        token = object()
+        with self.condition:
+            when = time.monotonic() + seconds
+            self.armed[token] = (when, act)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._watch, name="attention-conformance-watchdog", daemon=True)
+                self.thread.start()
+            if when < self.waking:  # wake the thread only when it would otherwise sleep past this
+                self.condition.notify()
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.armed.pop(token, None)  # gone already when it acted
+
+    def _watch(self):
+        while True:
+            with self.condition:
+                now = time.monotonic()
+                due = [token for token, (when, _) in self.armed.items() if when <= now]
+                actions = [self.armed.pop(token)[1] for token in due]
+                if not actions:
+                    self.waking = min((when for when, _ in self.armed.values()), default=math.inf)
+                    self.condition.wait(None if math.isinf(self.waking) else self.waking - now)
+                    self.waking = -math.inf  # awake: it looks at every armed action before it sleeps again
+            for act in actions:  # outside the lock: the block's own exit takes it
+                act()
+
+
+WATCHDOG = Watchdog()
+
+
+def _raise_in(thread_id):
+    """Raise CallTimedOut in another thread, at its next Python instruction."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(CallTimedOut))
+
+
+def _give_up():
+    """The second stage when nobody said what to do: say so on the terminal and end the process."""
+    os.write(2, b"attention conformance: a call of the implementation did not stop after --impl-timeout, "
+                b"even when interrupted: the process ends here\n")
+    os._exit(1)
 
 
 class Inputs:

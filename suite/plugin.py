@@ -7,14 +7,18 @@ suite runs.
 """
 
 import argparse
+import collections
+import functools
+import math
 import os
 import time
+import traceback
 from pathlib import Path
 
 import pytest
 
 # Only light modules here: the plugin loads in every pytest run of an environment that has the kit.
-from attention_conformance import implementation, known_failures
+from attention_conformance import implementation, isolation, known_failures
 from attention_conformance.contract import CAPABILITIES, DTYPES
 from attention_conformance.records import Record, write_report
 
@@ -67,7 +71,8 @@ def pytest_addoption(parser: pytest.Parser):
         metavar="SECONDS",
         type=_seconds,
         default=DEFAULT_TIMEOUT,
-        help=f"fail a call of the implementation that runs longer (default {DEFAULT_TIMEOUT:g}; 0: no limit)",
+        help=f"fail a call of the implementation (or its import) that runs longer (default {DEFAULT_TIMEOUT:g}; "
+        "0 or inf: no limit)",
     )
     group.addoption(
         "--impl-xfail",
@@ -76,8 +81,17 @@ def pytest_addoption(parser: pytest.Parser):
         help="declare known failures: one test per line, then why (attention_conformance/known_failures.py)",
     )
     group.addoption(
+        "--impl-select",
+        metavar="NODE_ID",
+        action="append",
+        default=[],
+        help="run only this check of the suite (repeatable); a node id as the kit prints it, "
+        "e.g. 'test_attention.py::test_sdpa_matches_the_formula[3d]', also works pasted as a path",
+    )
+    group.addoption(
         "--impl-report",
         metavar="FILE",
+        type=_report_path,
         help="write the results as JSON: implementation, settings, each callable's status, each check's record",
     )
     parser.addini(INI_NAME, help="implementation the conformance suite runs on (see --impl)")
@@ -108,13 +122,28 @@ def _count(text):
 
 
 def _seconds(text):
+    """A time limit: 0 or inf for none, else as long as a timer can hold."""
     try:
         seconds = float(text)
     except ValueError:
         seconds = -1.0
     if not seconds >= 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more; 0: no limit)")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more; 0 or inf: no limit)")
+    if math.isinf(seconds):
+        return 0.0
+    if seconds > isolation.LONGEST:
+        raise argparse.ArgumentTypeError(f"{text!r} seconds is longer than a timer can hold ({isolation.LONGEST:g} s "
+                                         "at most); 0 or inf: no limit")
     return seconds
+
+
+def _report_path(text):
+    """Where --impl-report writes: a file, not a folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the report's path is empty: write --impl-report=FILE.json")
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder: name a file in it, e.g. {Path(text, 'report.json')}")
+    return text
 
 
 def chosen_name(config):
@@ -139,6 +168,25 @@ def pytest_load_initial_conftests(early_config: pytest.Config, args):
     options = early_config.known_args_namespace
     if options.impl is not None and not options.file_or_dir:
         options.file_or_dir = [str(SUITE_DIR)]
+        args.append(str(SUITE_DIR))
+    if options.impl is not None:
+        _select_pasted_ids(early_config, args, options)
+
+
+def _select_pasted_ids(config, args, options):
+    """A check's node id as the kit prints it (`test_attention.py::test_...[case]`) names a file
+    of the suite: pasted back with --impl, it runs that check, unless the adopter's own folder has
+    a file of that name. The suite's folder is collected, as in a whole run, so that node ids stay
+    the same, and --impl-select keeps the pasted ones (an option: xdist passes it to its workers)."""
+    here = config.invocation_params.dir
+    pasted = [arg for arg in options.file_or_dir
+              if not Path(here, arg.partition("::")[0]).exists() and (SUITE_DIR / arg.partition("::")[0]).is_file()]
+    for arg in pasted:
+        args.remove(arg)
+        options.file_or_dir.remove(arg)
+        args.append(f"--impl-select={arg}")
+    if pasted and str(SUITE_DIR) not in options.file_or_dir:
+        options.file_or_dir.append(str(SUITE_DIR))
         args.append(str(SUITE_DIR))
 
 
@@ -180,12 +228,38 @@ def conformance(config):
                 timeout=config.getoption("impl_timeout"),
                 dtype=config.getoption("impl_dtype"),
                 search=(config.invocation_params.dir, config.rootpath),
+                stuck=functools.partial(_give_up, config),
             )
         except implementation.LoadError as error:
             raise pytest.UsageError(f"attention conformance: cannot use the implementation from {source}: {error}")
+        except KeyboardInterrupt as interrupt:  # pytest would end the run without a word
+            pytest.exit(f"attention conformance: importing {name} was interrupted (KeyboardInterrupt{_raised_at(interrupt)})",
+                        returncode=pytest.ExitCode.INTERRUPTED)
+        impl.stuck = functools.partial(_give_up, config)
         config.stash[CONFORMANCE] = Conformance(config, impl, source)
         config.pluginmanager.register(config.stash[CONFORMANCE], "attention-conformance")
     return config.stash[CONFORMANCE]
+
+
+def _raised_at(error):
+    """ raised at FILE:LINE, the innermost frame of the exception's traceback, or nothing."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return f" raised at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
+def _give_up(config, lines, status=pytest.ExitCode.TESTS_FAILED):
+    """The watchdog's last resort (isolation.deadline): a call of the implementation will not stop,
+    so the process cannot go on. Say which check, which call, and how to go on; then end it."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:  # what pytest captured of the check is lost with the process: show the terminal
+        capture.suspend_global_capture(in_=True)
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").rpartition(" ")[0]
+    if hasattr(config, "workerinput"):
+        where = ["  this pytest-xdist worker ends here: the check is reported as crashed, and a new worker goes on"]
+    else:
+        where = [f"  to go on past it: run under pytest-xdist (-n 1 or more: the check is reported as crashed and a "
+                 f"new worker goes on), or leave it out with --deselect '{current}'"] if current else []
+    implementation.give_up([f"stopped in {current}:" if current else "stopped:", *lines, *where], status)
 
 
 class Conformance:
@@ -197,6 +271,7 @@ class Conformance:
         self.source = source
         self.capability_of = {}  # nodeid -> capability, from the first report seen (for crashed workers)
         self.checks = {}  # nodeid -> {"capability", "outcome", "record", "message"}
+        self.report = None  # where --impl-report was written, or the OSError that stopped it
         self.started = time.perf_counter()
 
     def pytest_report_header(self):
@@ -248,11 +323,46 @@ class Conformance:
         if untested:
             terminalreporter.line(f"warning: CONFORMANCE rules out every check of {', '.join(untested)}: nothing of "
                                   "it was tested", yellow=True, bold=True)
+        if not self._ran():
+            terminalreporter.line(f"no check ran, so nothing was tested: {self._why_nothing_ran()}. The run fails, "
+                                  f"as pytest's does when it collects no test (exit code "
+                                  f"{int(pytest.ExitCode.NO_TESTS_COLLECTED)}).", red=True, bold=True)
+        if isinstance(self.report, OSError):
+            terminalreporter.line(f"could not write the report (--impl-report) to {self.report.filename}: "
+                                  f"{self.report.strerror}", red=True, bold=True)
+        elif self.report is not None:
+            terminalreporter.line(f"report written to {self.report}")
+
+    def _why_nothing_ran(self):
+        """Why every check was skipped, from their records: the declaration's keys, callables not provided."""
+        ruled_out = collections.Counter(check["record"].ruled_out for check in self.checks.values()
+                                        if check["record"].ruled_out)
+        if ruled_out:
+            keys = ", ".join(f"{key} ({count} checks)" for key, count in ruled_out.items())
+            hint = (f"; run in a dtype it declares, e.g. --impl-dtype={self.impl.declaration.dtypes[0]}"
+                    if "dtypes" in ruled_out else "")
+            return (f"the implementation's CONFORMANCE ({self.impl.declaration}) rules out every check of this run "
+                    f"(dtype {self.impl.dtype}), by {keys}{hint}")
+        return "every check was skipped (the callables they check are not provided, or the selection left none)"
 
     def pytest_sessionfinish(self, session):
+        if hasattr(self.config, "workerinput"):  # the controller decides and writes, not xdist workers
+            return
+        if self.checks and not self._ran() and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED  # as pytest does when no test ran
         path = self.config.getoption("impl_report")
-        if path and not hasattr(self.config, "workerinput"):  # the controller writes it, not xdist workers
-            write_report(Path(self.config.invocation_params.dir, path), self.document())
+        if path:
+            self.report = Path(self.config.invocation_params.dir, path).resolve()
+            try:
+                write_report(self.report, self.document())
+            except OSError as error:
+                self.report = error
+                if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                    session.exitstatus = pytest.ExitCode.USAGE_ERROR  # the path given cannot be written
+
+    def _ran(self):
+        """Whether any check of the suite ran to an outcome (not all of them skipped)."""
+        return any(check["outcome"] in ("passed", "failed", "xfailed") for check in self.checks.values())
 
     def status(self, capability):
         """One callable's verdict, in words."""
@@ -262,7 +372,7 @@ class Conformance:
         if not checks:
             return "not run"
         outcomes = [check["outcome"] for check in checks]
-        ruled_out = _counts(sorted(check["record"].ruled_out for check in checks if check["record"].ruled_out))
+        ruled_out = collections.Counter(sorted(check["record"].ruled_out for check in checks if check["record"].ruled_out))
         if sum(ruled_out.values()) == len(checks):
             keys = ", ".join(f"{key} {count}" for key, count in ruled_out.items())
             return f"not tested: CONFORMANCE rules out all {len(checks)} checks ({keys})"
@@ -324,7 +434,7 @@ class Conformance:
                 capability: {
                     "provided": self.impl.provides(capability),
                     "status": self.status(capability),
-                    "outcomes": _counts(check["outcome"] for check in self._checks_of(capability)),
+                    "outcomes": collections.Counter(check["outcome"] for check in self._checks_of(capability)),
                     "diagnosis": diagnoses[capability].title if capability in diagnoses else None,
                 }
                 for capability in CAPABILITIES
@@ -337,13 +447,6 @@ class Conformance:
         }
 
 
-def _counts(values):
-    counts = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
 def _message(report):
     """A failure's text, or a skip's reason."""
     if report.skipped and isinstance(report.longrepr, tuple):
@@ -352,5 +455,16 @@ def _message(report):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items):
+    selected = config.getoption("impl_select")
+    if selected:
+        kept = [item for item in items if any(_names(item.nodeid, node_id) for node_id in selected)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
     if config.getoption("impl_xfail"):
         known_failures.mark(items, config.getoption("impl_xfail"))
+
+
+def _names(nodeid, node_id):
+    """Whether `node_id` names the test `nodeid`, as pytest reads a path argument: itself, its file,
+    or its function (all its cases)."""
+    return nodeid == node_id or nodeid.startswith((node_id + "::", node_id + "["))

@@ -6,7 +6,7 @@ import pytest
 from attention_conformance import definitions
 from attention_conformance.calls import Call
 from attention_conformance.cases import KERNEL_LENGTHS, Case, cases, kernel_head_dims
-from attention_conformance.checks import check
+from attention_conformance.checks import check, fail
 
 pytestmark = pytest.mark.conformance("scaled_dot_product_attention")
 
@@ -27,14 +27,26 @@ def weights(result):
     return result[1]
 
 
+def returned(impl, call, what="output"):
+    """The implementation's result for `call`; a tuple fails where CONFORMANCE promises the output alone."""
+    __tracebackhide__ = True
+    result = call.run(impl)
+    if impl.declaration.weights is False and isinstance(result, tuple):
+        problem = (f"CONFORMANCE declares weights=False (the output alone), but the call returned a tuple of "
+                   f"{len(result)} items: return the output alone, or declare weights=True if it returns "
+                   "(output, weights)")
+        fail(call, what, [problem], failure="not an array", reproduce=call.snippet(impl.name))
+    return result
+
+
 def attend(impl, case, what="output"):
     """Check the output of the case's call, then its weights when it returns them (the contract
     lets a fused kernel return the output alone; CONFORMANCE's weights=True promises them)."""
     call = Call.of(case, impl.dtype)
-    result = call.run(impl)
+    result = returned(impl, call, what)
     check(impl, call, what, output, result=result)
-    returned = isinstance(result, tuple) and len(result) == 2
-    if returned or impl.declaration.weights:
+    with_weights = isinstance(result, tuple) and len(result) == 2
+    if with_weights or impl.declaration.weights:
         check(impl, call, what.replace("output", "weights"), weights, result=result)
 
 
@@ -83,7 +95,7 @@ def test_sdpa_matches_the_formula(impl, case):
 def test_sdpa_matches_the_definition_written_element_by_element(impl, case):
     call = Call.of(case, impl.dtype)
     q, k, v, mask = call.args
-    check(impl, call, "output", output, expected=definitions.attention(q, k, v, mask)[0])
+    check(impl, call, "output", output, expected=definitions.attention(q, k, v, mask)[0], result=returned(impl, call))
 
 
 @cases(sdpa("d_k-16", 12, (2,), 3, 5, 16, 3))
@@ -103,7 +115,8 @@ def test_sdpa_weights_sum_to_one_over_keys(impl, case):
     # v = 1 makes each output row the sum of its weights: checkable without the weights
     call = Call.of(case, impl.dtype)
     q, _, v, _ = call.args
-    check(impl, call, "sum of the weights over keys (output with v = 1)", output, expected=np.ones(q.shape[:-1] + v.shape[-1:]))
+    what = "sum of the weights over keys (output with v = 1)"
+    check(impl, call, what, output, expected=np.ones(q.shape[:-1] + v.shape[-1:]), result=returned(impl, call, what))
 
 
 @cases(
@@ -134,4 +147,5 @@ def test_sdpa_matches_reference(impl, case):
     from attention_conformance import reference
 
     call = Call.of(case, impl.dtype)
-    check(impl, call, "output vs reference", output, expected=output(call.on(reference)))
+    check(impl, call, "output vs reference", output, expected=output(call.on(reference)),
+          result=returned(impl, call, "output vs reference"))

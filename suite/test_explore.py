@@ -2,14 +2,19 @@
 (the [explore] extra), a failure shrunk to a minimal case and printed as a reproducible call.
 
 Collected only with --impl-explore (conftest.py), so the default run does not need Hypothesis.
-Derandomised when $CI is set; no example database is written into the project.
+Derandomised when $CI is set; nothing is written into the project (no example database, and
+Hypothesis' caches go to a temporary folder). A failure shows the kit's message for the shrunk
+case, not the kit's code.
 """
 
+import contextlib
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from attention_conformance.calls import Call, Decoding
 from attention_conformance.cases import Case
@@ -25,7 +30,7 @@ def explored(test):
     def run(impl, pytestconfig):
         examples = pytestconfig.getoption("impl_explore")
         options = settings(max_examples=examples, derandomize=bool(os.environ.get("CI")), deadline=None,
-                           database=None, suppress_health_check=list(HealthCheck),
+                           database=None, suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
                            phases=[Phase.explicit, Phase.generate, Phase.shrink])  # no "explain": it would name the kit's lines
 
         @options
@@ -36,15 +41,32 @@ def explored(test):
             except pytest.fail.Exception as failure:
                 raise AssertionError(str(failure)) from None
 
-        example()
+        with kit_storage():
+            try:
+                example()
+            except AssertionError as failure:  # the shrunk case's own message: not the kit's frames, nor Hypothesis' notes
+                pytest.fail(str(failure.args[0]), pytrace=False)
 
     run.__name__, run.__doc__ = test.__name__, test.__doc__
     return run
 
 
+@contextlib.contextmanager
+def kit_storage():
+    """Hypothesis keeps caches (its constants, an example database) in `.hypothesis/` of the current
+    folder: the adopter's project. Send them to a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="attention-conformance-hypothesis-") as folder:
+        set_hypothesis_home_dir(folder)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
+
+
 def head_dim(impl, data):
+    """A declared width (a rule's up to 256), or any width up to 64 where none is declared."""
     declared = impl.declaration.head_dims
-    return data.draw(st.sampled_from(declared) if declared else st.integers(1, 64), label="d_k")
+    return data.draw(st.sampled_from(declared.choices(256)) if declared is not None else st.integers(1, 64), label="d_k")
 
 
 def length(impl, data, label, least=1):

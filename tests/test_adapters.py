@@ -63,7 +63,9 @@ def test_every_backend_declaration_is_valid_and_keeps_to_what_its_kernel_takes()
         declaration = Declaration.parse(given)
         assert declaration.weights is False, backend  # F.scaled_dot_product_attention returns no weights
         if backend != "math":
-            assert declaration.value_dim_equals_key_dim and all(width % 8 == 0 for width in declaration.head_dims)
+            widths = declaration.head_dims
+            assert declaration.value_dim_equals_key_dim and all(width % 8 == 0 for width in widths.choices())
+            assert 4 not in widths and 12 not in widths and 264 not in widths and widths.nearest(100) == 96
             assert "float64" not in declaration.dtypes
 
 

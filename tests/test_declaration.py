@@ -2,10 +2,12 @@
 rule out (saying which key), counts it per callable, and shouts when nothing is left to test."""
 
 import json
+from types import SimpleNamespace
 
 import numpy  # noqa: F401  (imported before any pytester snapshot of sys.modules: see test_plugin.py)
 import pytest
 
+from attention_conformance.cases import kernel_head_dims
 from attention_conformance.declaration import Declaration, DeclarationError
 from test_plugin import SUITE, expect_usage_error, run, write
 
@@ -33,8 +35,17 @@ def declared(pytester, declaration):
     [
         ({"head_dim": [64]}, "unknown key 'head_dim' in CONFORMANCE (known: head_dims, value_dim_equals_key_dim, masks, "
                              "weights, dtypes, max_seq_len)"),
-        ({"head_dims": 64}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, not 64"),
+        ({"head_dims": 64}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, a range of them or a "
+                            "rule such as {'multiple_of': 8, 'at_most': 256}, not 64"),
         ({"head_dims": [64, 0]}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, not [64, 0]"),
+        ({"head_dims": range(0, 257, 8)}, "CONFORMANCE['head_dims'] must be a non-empty range of positive ints, "
+                                          "not range(0, 257, 8)"),
+        ({"head_dims": {"multiple": 8}}, "unknown key 'multiple' in CONFORMANCE['head_dims'] (a rule's keys: "
+                                         "multiple_of, at_least, at_most)"),
+        ({"head_dims": {"multiple_of": 0}}, "CONFORMANCE['head_dims']['multiple_of'] must be a positive int, not 0"),
+        ({"head_dims": {"at_most": 12.5}}, "CONFORMANCE['head_dims']['at_most'] must be a positive int, not 12.5"),
+        ({"head_dims": {"at_least": 128, "at_most": 64}}, "CONFORMANCE['head_dims'] = {'at_least': 128, 'at_most': 64} "
+                                                          "allows no width"),
         ({"masks": "causal-only"}, "CONFORMANCE['masks'] must be one of 'additive', 'causal', 'none', not 'causal-only'"),
         ({"dtypes": ["float8"]}, "CONFORMANCE['dtypes'] names 'float8', not one of float64, float32, float16, bfloat16"),
         ({"dtypes": "float16"}, "CONFORMANCE['dtypes'] must be a non-empty list of dtype names, not 'float16'"),
@@ -92,3 +103,89 @@ def test_the_declaration_chooses_the_nearest_declared_width_and_keeps_defaults_s
     assert str(Declaration.parse(None)) == "nothing declared" and str(Declaration.parse({"masks": "additive"})) == "nothing declared"
     with pytest.raises(DeclarationError):
         Declaration.parse({"weights": "sometimes"})
+
+
+# Head widths as a rule: a range, or {"multiple_of", "at_least", "at_most"}
+
+
+@pytest.mark.parametrize("head_dims, shown, data, allowed, refused, nearest", [
+    ({"multiple_of": 8, "at_most": 256}, "multiples of 8 up to 256", {"multiple_of": 8, "at_most": 256},
+     (8, 64, 256), (4, 12, 264), {4: 8, 13: 16, 100: 96, 1000: 256}),
+    (range(8, 257, 8), "multiples of 8 up to 256", {"multiple_of": 8, "at_most": 256},
+     (8, 256), (0, 12, 264), {100: 96}),
+    ({"multiple_of": 2}, "multiples of 2", {"multiple_of": 2}, (2, 64, 1002), (1, 63), {63: 62, 1: 2}),
+    ({"at_least": 16, "at_most": 128}, "widths from 16 to 128", {"at_least": 16, "at_most": 128},
+     (16, 17, 128), (15, 129), {4: 16, 300: 128, 100: 100}),
+    ({"multiple_of": 8, "at_least": 60, "at_most": 250}, "multiples of 8 from 64 to 248",
+     {"multiple_of": 8, "at_least": 64, "at_most": 248}, (64, 248), (56, 60, 250, 256), {4: 64, 1000: 248}),
+    (range(3, 20, 4), "[3, 7, 11, 15, 19]", [3, 7, 11, 15, 19], (3, 19), (4, 23), {5: 3, 6: 7}),
+])
+def test_head_widths_may_be_a_rule_shown_short_and_written_as_data(head_dims, shown, data, allowed, refused, nearest):
+    declaration = Declaration.parse({"head_dims": head_dims})
+    assert str(declaration) == f"head_dims={shown}" and declaration.items() == {"head_dims": data}
+    assert all(width in declaration.head_dims for width in allowed)
+    assert not any(width in declaration.head_dims for width in refused)
+    assert {preferred: declaration.head_dim(preferred) for preferred in nearest} == nearest
+    reason = declaration.rules_out({"head_dim": refused[-1]}, "float64")
+    assert reason == f"head_dims={shown} does not include d_k={refused[-1]}"
+
+
+def test_a_rule_draws_its_widths_up_to_a_bound_and_reaches_the_kernel_profiles_256():
+    up_to_256 = Declaration.parse({"head_dims": {"multiple_of": 8, "at_most": 256}})
+    even = Declaration.parse({"head_dims": {"multiple_of": 2}})
+    up_to_128 = Declaration.parse({"head_dims": {"multiple_of": 8, "at_most": 128}})
+    assert up_to_256.head_dims.choices() == tuple(range(8, 257, 8))
+    assert even.head_dims.choices(64) == tuple(range(2, 65, 2))
+    assert Declaration.parse({"head_dims": {"at_least": 512}}).head_dims.choices(256) == (512,)
+    assert kernel_head_dims(up_to_256) == kernel_head_dims(even) == (32, 64, 128, 256)
+    assert kernel_head_dims(up_to_128) == kernel_head_dims(Declaration()) == (32, 64, 128)
+
+
+def test_a_head_width_rule_is_printed_short_and_drawn_within(pytester):
+    name = declared(pytester, {"head_dims": {"multiple_of": 8, "at_most": 256}, "value_dim_equals_key_dim": True})
+    result = run(pytester, f"--impl={name}", str(SUITE / "test_attention.py"), "--impl-report=report.json")
+    result.stdout.fnmatch_lines(["attention conformance: CONFORMANCE: head_dims=multiples of 8 up to 256, "
+                                 "value_dim_equals_key_dim=True"])
+    assert result.ret == pytest.ExitCode.OK
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["settings"]["declaration"]["head_dims"] == {"multiple_of": 8, "at_most": 256}
+    # the 3-d case's d_k = 4 moves to the nearest multiple of 8
+    calls = [check["call"] for check in report["checks"]]
+    assert any(call.startswith("scaled_dot_product_attention(q=float64[2, 3, 8]") for call in calls)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")  # the suite's marker, registered by --impl runs
+def test_explored_cases_draw_the_head_width_from_the_rule():
+    hypothesis = pytest.importorskip("hypothesis")
+    from attention_conformance.test_explore import head_dim
+
+    impl, drawn = SimpleNamespace(declaration=Declaration.parse({"head_dims": {"multiple_of": 8, "at_most": 32}})), set()
+
+    @hypothesis.settings(max_examples=50, database=None)
+    @hypothesis.given(hypothesis.strategies.data())
+    def draw(data):
+        drawn.add(head_dim(impl, data))
+
+    draw()
+    assert drawn == {8, 16, 24, 32}
+
+
+def test_an_explored_run_takes_a_head_width_rule(pytester):
+    pytest.importorskip("hypothesis")
+    name = declared(pytester, {"head_dims": {"multiple_of": 8, "at_most": 32}, "value_dim_equals_key_dim": True})
+    result = run(pytester, f"--impl={name}", "--impl-explore=10", str(SUITE / "test_explore.py"), "-k", "sdpa")
+    result.assert_outcomes(passed=1)
+
+
+def test_weights_declared_false_and_returned_fail(pytester):
+    write(pytester, "with_weights", "from attention_conformance.reference import scaled_dot_product_attention\n\n"
+          "CONFORMANCE = {'weights': False}\n")
+    result = run(pytester, "--impl=with_weights", str(SUITE / "test_attention.py"), "--impl-report=report.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["  checked: output",
+                                 "  CONFORMANCE declares weights=False (the output alone), but the call returned "
+                                 "a tuple of 2 items: return the output alone, or declare weights=True if it "
+                                 "returns (output, weights)",
+                                 "  reproduce:"])
+    checks = json.loads((pytester.path / "report.json").read_text())["checks"]
+    assert checks and all(check["outcome"] == "failed" and check["failure"] == "not an array" for check in checks)

@@ -40,7 +40,9 @@ def scaled_dot_product_attention(q, k, v, mask=None):
 """,
 }
 EXPECTED = {
-    "unused_parameter": ("test_multi_head.py", "evidence: changing params['w_v'] does not change the output: params['w_v'] is not used"),
+    "unused_parameter": ("test_multi_head.py", "evidence: changing params['w_v'] does not change the output: params['w_v'] "
+                         "is not used (shifted, redrawn or negated, here and on small random inputs, the output stays "
+                         "the same bit for bit)"),
     "batch_leak": ("test_attention.py", "evidence: changing k at batch row 0 changes the output at batch row 1, * which must not depend on it"),
     "state_kept": ("test_attention.py", "evidence: the same call twice gives different answers: the implementation keeps state between calls*"),
 }

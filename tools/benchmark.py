@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tools.kill_matrix import MUTANTS, ROOT
 
+FAILING = "unscaled_scores"  # the hand-written mutant of the failing run
 TRIVIAL = '''
 def clamp(value, low, high):
     if value < low:
@@ -45,15 +46,24 @@ def test_mean():
 
 
 def suite(*options, impl="attention_conformance.reference"):
-    """(wall seconds, the report's own session seconds, checks) of a suite run on impl."""
+    """(wall seconds, its --impl-report document) of a suite run on impl."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pytest", f"--impl={impl}", f"--impl-report={report}", "-q",
                         "-p", "no:randomly", "-p", "no:cacheprovider", *options], capture_output=True, cwd=ROOT)
         wall = time.perf_counter() - start
-        document = json.loads(report.read_text())
-    return wall, document["seconds"], len(document["checks"])
+        return wall, json.loads(report.read_text())
+
+
+def failing_label(mutant, document):
+    """The failing run's label: its mistake, and how many checks failed and named it, from the report."""
+    from attention_conformance.diagnosis import catalogue
+
+    title = catalogue()[mutant].title
+    failed = [check for check in document["checks"] if check["outcome"] == "failed"]
+    named = sum(check.get("diagnosis") == title for check in failed)
+    return f"failing run ({title}: {len(failed)} failures, {named} of them naming it)"
 
 
 def gate_rate(report):
@@ -89,8 +99,8 @@ def cpu():
         return platform.machine()
 
 
-def line(label, wall, seconds, checks):
-    print(f"{label}: {wall:.2f} s wall, {seconds:.2f} s in the session, {checks} checks")
+def line(label, wall, document):
+    print(f"{label}: {wall:.2f} s wall, {document['seconds']:.2f} s in the session, {len(document['checks'])} checks")
 
 
 def main():
@@ -98,8 +108,8 @@ def main():
     line("suite on the reference, default profile, one process", *suite("-p", "no:hypothesispytest"))
     line("  the same with Hypothesis' pytest plugin loaded", *suite())
     line("  with -n 2", *suite("-p", "no:hypothesispytest", "-n", "2"))
-    line("failing run (scores not scaled: 33 failures, each diagnosed)",
-         *suite("-p", "no:hypothesispytest", impl=f"{MUTANTS}.unscaled_scores"))
+    wall, failing = suite("-p", "no:hypothesispytest", impl=f"{MUTANTS}.{FAILING}")
+    line(failing_label(FAILING, failing), wall, failing)
     line("kernel profile on the reference, float64", *suite("-p", "no:hypothesispytest", "--impl-profile=kernel"))
     line("kernel profile on the reference, bfloat16",
          *suite("-p", "no:hypothesispytest", "--impl-profile=kernel", "--impl-dtype=bfloat16"))

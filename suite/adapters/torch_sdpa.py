@@ -18,7 +18,7 @@ from torch.nn.attention.bias import causal_lower_right
 
 from attention_conformance.adapters.torch_attention import _heads, _merged, to_numpy, to_torch
 
-MULTIPLES_OF_8 = list(range(8, 257, 8))
+MULTIPLES_OF_8 = {"multiple_of": 8, "at_most": 256}  # a CONFORMANCE rule: 8, 16, ..., 256
 
 # What PyTorch's dispatcher (aten/src/ATen/native/transformers/cuda/sdp_utils.cpp) lets each
 # backend take: flash wants q, k, v of one head width, at most 256, a multiple of 8, and no mask
@@ -29,7 +29,7 @@ DECLARATIONS = {
               "dtypes": ["float16", "bfloat16"]},
     "efficient": {"head_dims": MULTIPLES_OF_8, "value_dim_equals_key_dim": True, "masks": "additive",
                   "weights": False, "dtypes": ["float32", "float16", "bfloat16"]},
-    "cudnn": {"head_dims": list(range(8, 129, 8)), "value_dim_equals_key_dim": True, "masks": "causal",
+    "cudnn": {"head_dims": {"multiple_of": 8, "at_most": 128}, "value_dim_equals_key_dim": True, "masks": "causal",
               "weights": False, "dtypes": ["float16", "bfloat16"]},
     "math": {"weights": False},
 }

@@ -1,0 +1,45 @@
+"""The worked example's adapter with one classic slip each, for the README, which quotes what the kit
+prints about them (python -m tools.readme). From this folder:
+
+    pytest --impl=mistakes:mask_forgotten --impl-dtype=float32
+    pytest --impl=mistakes:weights_untransposed --impl-dtype=float32
+"""
+
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+
+from attention_conformance.adapters.torch_attention import to_numpy, to_torch
+from my_model import CausalSelfAttention
+
+
+class MaskForgotten(CausalSelfAttention):
+    """my_model's layer with `is_causal=True` forgotten: every position sees the ones after it."""
+
+    def forward(self, x):
+        batch, seq, d_model = x.shape
+        q, k, v = self.c_attn(x).split(d_model, dim=2)
+        q, k, v = (
+            t.view(batch, seq, self.n_heads, -1).transpose(1, 2) for t in (q, k, v)
+        )  # (batch, n_heads, seq, d_k)
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.c_proj(y.transpose(1, 2).reshape(batch, seq, d_model))
+
+
+def adapter(layer_class=CausalSelfAttention, load_qkv=lambda w: w.T):
+    """conformance_adapter's causal_self_attention, on `layer_class`, loading w_q, w_k, w_v with `load_qkv`."""
+
+    def causal_self_attention(x, params, n_heads):
+        x = to_torch(x)
+        layer = layer_class(x.shape[-1], n_heads).to(x.dtype)
+        with torch.no_grad():
+            layer.c_attn.weight.copy_(torch.cat([load_qkv(to_torch(params[name])) for name in ("w_q", "w_k", "w_v")]))
+            layer.c_proj.weight.copy_(to_torch(params["w_o"]).T)
+            return to_numpy(layer(x))
+
+    return SimpleNamespace(causal_self_attention=causal_self_attention)
+
+
+mask_forgotten = adapter(layer_class=MaskForgotten)
+weights_untransposed = adapter(load_qkv=lambda w: w)  # c_attn then computes x @ w.T for q, k and v
