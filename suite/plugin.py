@@ -456,15 +456,22 @@ def _message(report):
 
 def pytest_collection_modifyitems(config: pytest.Config, items):
     selected = config.getoption("impl_select")
-    if selected:
-        kept = [item for item in items if any(_names(item.nodeid, node_id) for node_id in selected)]
+    if selected:  # the suite's folder stands for the selected checks; any other path keeps what it names
+        named = [(SUITE_DIR, node_id) for node_id in selected] + [
+            (Path(config.invocation_params.dir, arg.partition("::")[0]).resolve(), arg) for arg in config.args
+            if Path(arg) != SUITE_DIR]
+        kept = [item for item in items if any(_names(item, path, node_id) for path, node_id in named)]
         config.hook.pytest_deselected(items=[item for item in items if item not in kept])
         items[:] = kept
     if config.getoption("impl_xfail"):
         known_failures.mark(items, config.getoption("impl_xfail"))
 
 
-def _names(nodeid, node_id):
-    """Whether `node_id` names the test `nodeid`, as pytest reads a path argument: itself, its file,
-    or its function (all its cases)."""
-    return nodeid == node_id or nodeid.startswith((node_id + "::", node_id + "["))
+def _names(item, path, node_id):
+    """Whether `node_id` (`file::function[case]`, `file` found in or as `path`) names the test, as
+    pytest reads a path argument: the test itself, its file, or its function (all its cases)."""
+    file, _, name = node_id.partition("::")
+    if item.path not in (path, path / file):
+        return False
+    test = item.nodeid.partition("::")[2]
+    return not name or test == name or test.startswith((name + "::", name + "["))
