@@ -58,11 +58,7 @@ class Call:
         if record is not None:
             record.saw(self)
         result, problem, failure = self.attempt(impl, function)
-        if problem:
-            if failure == "raised":  # evidence for the summary only: a raise alone names no mistake
-                from attention_conformance.diagnosis import raising
-
-                records.note(candidates=[mistake.name for mistake in raising(self, type(self.raised))])
+        if problem:  # no candidates: an exception's type is no evidence of a mistake (any code may raise it)
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
         return result
 

@@ -19,7 +19,7 @@ from importlib import import_module
 import numpy as np
 
 from attention_conformance import mutants, records
-from attention_conformance.precision import TOLERANCES
+from attention_conformance.precision import TOLERANCES, excess_over
 
 # Diagnosing a check costs one call of each mutant that reaches the callable: above this many
 # attention scores (lead axes x queries x keys) it would take long, and is left out.
@@ -152,6 +152,10 @@ def matching(impl, call, observe, got, expected, plain):
     if _size(call) > LARGEST_DIAGNOSED:
         return []
     allowance = impl.allowance
+    # What rounding allows at each value, measured on the contract's answer and the plain formulas,
+    # never on a mistake's answer: a mistake's answer is far from the plain formulas' answers, and
+    # an allowance measured on it would let every look-alike match in low precision.
+    allowed = allowance.allowed(expected, plain)
     found = []
     for mistake in relevant(call.capability):
         module = mistake.module
@@ -162,28 +166,13 @@ def matching(impl, call, observe, got, expected, plain):
                 would = np.asarray(observe(call.on(module)), dtype=np.float64)
                 same_shape = would.shape == expected.shape
                 matched = would.shape == got.shape and bool(
-                    (allowance.excess(got, would, plain if same_shape else None) <= 1).all()
+                    (excess_over(got, would, allowed if same_shape else allowance.allowed(would)) <= 1).all()
                     and not (same_shape and (allowance.excess(would, expected, plain) <= 1).all())
                 )
         except Exception:  # the mistake raises on these inputs (a shape error): no evidence either way
             matched = False
         if matched:
             found.append(mistake)
-    return found
-
-
-def raising(call, kind):
-    """The mistakes that raise an exception of the same type on the same call: what a check that
-    raised is consistent with, for the summary's consensus (never named by the check itself)."""
-    if _size(call) > LARGEST_DIAGNOSED:
-        return []
-    found = []
-    for mistake in relevant(call.capability):
-        try:
-            call.on(mistake.module)
-        except Exception as error:
-            if type(error) is kind:
-                found.append(mistake)
     return found
 
 
@@ -197,12 +186,14 @@ def _narrowed(impl, call, observe, candidates):
     if problem:
         return candidates
     try:
+        from attention_conformance import oracle
+
         got = np.asarray(observe(result), dtype=np.float64)
+        expected = np.asarray(observe(folded.on(oracle.EXACT)), dtype=np.float64)
         plain = None
         if impl.allowance.needs_plain:
-            from attention_conformance import oracle
-
             plain = tuple(np.asarray(observe(folded.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
+        allowed = impl.allowance.allowed(expected, plain)  # measured on the contract's answer (see matching)
     except Exception:
         return candidates
     still = []
@@ -211,7 +202,7 @@ def _narrowed(impl, call, observe, candidates):
             would = np.asarray(observe(folded.on(mistake.module)), dtype=np.float64)
         except Exception:
             continue
-        if would.shape == got.shape and (impl.allowance.excess(got, would, plain) <= 1).all():
+        if would.shape == got.shape == expected.shape and (excess_over(got, would, allowed) <= 1).all():
             still.append(mistake)
     return still or candidates
 

@@ -33,13 +33,18 @@ class Allowance:
         raise NotImplementedError
 
     def excess(self, got, expected, plain=None):
-        """|got - expected| as a multiple of what is allowed, elementwise: above 1 fails. Equal
-        values (infinities included, and NaN against NaN: the contract never expects NaN, but a
-        mistake's answer may have it) give 0; NaN, or an infinity, against anything else gives inf."""
-        with np.errstate(all="ignore"):
-            ratio = np.abs(got - expected) / self.allowed(expected, plain)
-        ratio = np.where((got == expected) | (np.isnan(got) & np.isnan(expected)), 0.0, ratio)
-        return np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
+        """|got - expected| as a multiple of what is allowed, elementwise: above 1 fails."""
+        return excess_over(got, expected, self.allowed(expected, plain))
+
+
+def excess_over(got, other, allowed):
+    """|got - other| as a multiple of `allowed`, elementwise. Equal values (infinities included, and
+    NaN against NaN: the contract never expects NaN, but a mistake's answer may have it) give 0;
+    NaN, or an infinity, against anything else gives inf."""
+    with np.errstate(all="ignore"):
+        ratio = np.abs(got - other) / allowed
+    ratio = np.where((got == other) | (np.isnan(got) & np.isnan(other)), 0.0, ratio)
+    return np.nan_to_num(ratio, nan=np.inf, posinf=np.inf)
 
 
 @dataclass(frozen=True)

@@ -81,12 +81,14 @@ def test_mutant_marks_its_bug_and_tells_the_mistake_the_symptom_and_the_fix(name
     assert mistake.title and mistake.mistake and mistake.symptom and mistake.fix
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_every_mutant_is_still_killed_in_low_precision(dtype):
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_every_mutant_is_killed_and_named_right_in_low_precision(dtype):
     names = [name for name in CATALOGUE if name not in FLOAT64_ONLY]
     runs = run_many([f"{MUTANTS}.{name}" for name in names], f"--impl-dtype={dtype}", *OPTIONS)
-    survivors = [impl for impl, run in runs.items() if run.returncode != 1 or not run.failed()]
-    assert not survivors
+    survivors = [name for name in names if runs[f"{MUTANTS}.{name}"].returncode != 1 or not runs[f"{MUTANTS}.{name}"].failed()]
+    misnamed = {name: runs[f"{MUTANTS}.{name}"].diagnoses() for name in names
+                if runs[f"{MUTANTS}.{name}"].diagnoses() != [CATALOGUE[name].title]}
+    assert not survivors and not misnamed, f"survivors {survivors}, named wrong or not at all {misnamed}"
 
 
 def test_the_published_kill_and_diagnosis_matrix_is_current(runs):

@@ -217,3 +217,24 @@ def test_a_pasted_node_id_is_the_adopters_own_file_when_they_have_one(pytester):
     pytester.makepyfile(test_attention="def test_mine():\n    assert True\n")
     result = run_subprocess(pytester, f"--impl={sdpa(pytester, 'fine', '(out, weights)')}", "test_attention.py::test_mine")
     result.assert_outcomes(passed=1)
+
+
+# a raise names no mistake (issue 15): any code may raise ValueError for its own reasons
+
+
+@pytest.mark.parametrize("source", [
+    "def scaled_dot_product_attention(q, k, v, mask=None):\n    raise ValueError('not implemented yet')\n",
+    # a kernel's own limit, raised where the keys-not-transposed mistake raises too
+    f"{RIGHT}\n\ndef scaled_dot_product_attention(q, k, v, mask=None):\n    if q.shape[-2] != k.shape[-2]:\n"
+    "        raise ValueError('this kernel takes as many queries as keys')\n    return right(q, k, v, mask)\n",
+    "import numpy as np\n\n\ndef softmax(x, axis=-1):\n    e = np.exp(x - x.max(axis=axis))\n"
+    "    return e / e.sum(axis=axis)\n",  # keepdims missing: a broadcasting ValueError on most shapes
+])
+def test_an_implementation_that_raises_is_named_no_mistake(pytester, source):
+    write(pytester, "raising", source)
+    result = run_subprocess(pytester, "--impl=raising", "--impl-report=report.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    document = json.loads((pytester.path / "report.json").read_text())
+    assert not [check for check in document["checks"] if check.get("diagnosis")]
+    assert not any(capability["diagnosis"] for capability in document["capabilities"].values())
+    assert "looks like:" not in result.stdout.str() and "fits one mistake" not in result.stdout.str()
