@@ -81,7 +81,8 @@ def test_mutant_marks_its_bug_and_tells_the_mistake_the_symptom_and_the_fix(name
     assert mistake.title and mistake.mistake and mistake.symptom and mistake.fix
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+# float16 too, by `python -m tools.naming float16` (its numpy arithmetic is slow: kept out of the tests' time)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_every_mutant_is_killed_and_named_right_in_low_precision(dtype):
     names = [name for name in CATALOGUE if name not in FLOAT64_ONLY]
     runs = run_many([f"{MUTANTS}.{name}" for name in names], f"--impl-dtype={dtype}", *OPTIONS)
