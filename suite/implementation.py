@@ -2,14 +2,13 @@
 
 import importlib
 import inspect
-import os
 import sys
 
 import pytest
 
 from attention_conformance.contract import CAPABILITIES
 from attention_conformance.declaration import Declaration, DeclarationError
-from attention_conformance.isolation import CallTimedOut, deadline
+from attention_conformance.isolation import CallTimedOut, deadline, give_up
 
 
 class LoadError(Exception):
@@ -70,13 +69,6 @@ class Implementation:
 def _short(value):
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def give_up(lines, status=1):
-    """The last resort when a call of the implementation will not stop: say so, end the process.
-    Written to the process's standard error as it is, whatever captures sys.stderr."""
-    os.write(2, ("\n".join(["attention conformance: the run cannot go on", *lines]) + "\n").encode())
-    os._exit(status)
 
 
 def source_file(target, module_name):

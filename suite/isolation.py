@@ -105,7 +105,8 @@ def deadline(seconds, on_stuck=None):
         yield
         return
     grace = min(max(seconds, GRACE[0]), GRACE[1])
-    with _interruption(seconds), WATCHDOG.after(seconds + grace, on_stuck or _give_up):
+    on_stuck = on_stuck or functools.partial(give_up, ["a call did not stop after --impl-timeout, even when interrupted"])
+    with _interruption(seconds), WATCHDOG.after(seconds + grace, on_stuck):
         yield
 
 
@@ -185,11 +186,11 @@ def _raise_in(thread_id):
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(CallTimedOut))
 
 
-def _give_up():
-    """The second stage when nobody said what to do: say so on the terminal and end the process."""
-    os.write(2, b"attention conformance: a call of the implementation did not stop after --impl-timeout, "
-                b"even when interrupted: the process ends here\n")
-    os._exit(1)
+def give_up(lines, status=1):
+    """The last resort when a call will not stop: say so on the process's standard error as it is
+    (whatever captures sys.stderr), and end the process."""
+    os.write(2, ("\n".join(["attention conformance: the run cannot go on", *lines]) + "\n").encode())
+    os._exit(status)
 
 
 class Inputs:

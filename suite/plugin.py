@@ -259,7 +259,7 @@ def _give_up(config, lines, status=pytest.ExitCode.TESTS_FAILED):
     else:
         where = [f"  to go on past it: run under pytest-xdist (-n 1 or more: the check is reported as crashed and a "
                  f"new worker goes on), or leave it out with --deselect '{current}'"] if current else []
-    implementation.give_up([f"stopped in {current}:" if current else "stopped:", *lines, *where], status)
+    isolation.give_up([f"stopped in {current}:" if current else "stopped:", *lines, *where], status)
 
 
 class Conformance:
