@@ -1,0 +1,122 @@
+"""The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
+
+The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
+its 46 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
+name a mistake from measurements instead: what the scores are scaled by, which keys each query
+sees, which parameter plays which role, in what precision it computes. Each module here is a
+whole implementation of part of the contract, written from scratch or on the reference's pieces,
+with one bug (its line marked `# BUG:`), and a docstring: a title, `Bug:` in a learner's words,
+`Measured:` what the instruments should find, in numbers. Run the kit on one from the repository
+root: `python -m pytest --impl=tests.zoo.scale_by_value_width`; each must fail.
+
+A module may also expose correct callables it imports from the reference (split_heads, softmax,
+...): the kit tests those too, and they pass.
+
+EXPECTED maps each module to
+- "callables": the contract callables its bug breaks (every other one it provides passes);
+- "family": "scale", "visibility", "parameters", "heads", "positions" or "precision";
+- "measured": what the instrument should find, in this vocabulary:
+  - "scale": the factor the scores are multiplied by where the contract has 1/sqrt(d_k), as an
+    expression of the sizes (d_k, d_v, d_model; Lq the queries, Lk the keys) or a number;
+  - "sees": which keys query i sees, in positions ("query i sees keys 0..i+1"), where the
+    contract has keys 0..i (causal), i-window+1..i (window) or those the mask keeps;
+  - "where": the part of the call the bug touches, when not all of it ("head 0", "batch row 0");
+  - "role" and "computed_from": the parameter or input whose part is played by another
+    ({"role": "w_k", "computed_from": "w_q"}); "transposed": True when it is used transposed;
+  - "heads": which columns of the weights a head reads;
+  - "rope_base", "rotation", "encoding": what the position code computes instead;
+  - "accumulates_in": the dtype its arithmetic is done in.
+"""
+
+SDPA = "scaled_dot_product_attention"
+MHA = "multi_head_attention"
+CAUSAL = "causal_self_attention"
+GQA = "grouped_query_attention"
+CROSS = "cross_attention"
+
+EXPECTED = {
+    # scale: the factor of the scores
+    "scale_by_value_width": {
+        "callables": [SDPA], "family": "scale", "measured": {"scale": "1/sqrt(d_v)"}},
+    "scale_by_query_count": {
+        "callables": [SDPA, MHA, CAUSAL], "family": "scale", "measured": {"scale": "1/sqrt(Lq)"}},
+    "scale_by_key_count": {
+        "callables": [SDPA, CROSS], "family": "scale", "measured": {"scale": "1/sqrt(Lk)"}},
+    "scale_applied_twice": {
+        "callables": [SDPA, MHA, CAUSAL, GQA], "family": "scale", "measured": {"scale": "1/d_k"}},
+    "scale_hard_coded_eighth": {
+        "callables": [SDPA, "decode_step", "decode_chunk"], "family": "scale",
+        "measured": {"scale": "0.125 = 1/sqrt(64), whatever d_k"}},
+    "mha_scaled_by_model_width_inline": {
+        "callables": [MHA, CAUSAL], "family": "scale", "measured": {"scale": "1/sqrt(d_model)"}},
+    "scale_folded_into_w_q_twice": {
+        "callables": [MHA, CAUSAL, "decode_step", "decode_chunk"], "family": "scale",
+        "measured": {"scale": "1/d_k", "where": "the layers (scaled_dot_product_attention is right)"}},
+    "torch_scores_multiplied": {
+        "callables": [SDPA], "family": "scale", "measured": {"scale": "sqrt(d_k)"}},
+    # visibility: which keys each query sees
+    "causal_sees_next_position": {
+        "callables": ["create_causal_mask", CAUSAL], "family": "visibility",
+        "measured": {"sees": "query i sees keys 0..i+1"}},
+    "window_one_narrower": {
+        "callables": ["create_sliding_window_mask"], "family": "visibility",
+        "measured": {"sees": "query i sees keys i-window+2..i (window - 1 positions)"}},
+    "window_two_wider": {
+        "callables": ["create_sliding_window_mask"], "family": "visibility",
+        "measured": {"sees": "query i sees keys i-window-1..i (window + 2 positions)"}},
+    "causal_first_head_only": {
+        "callables": [MHA, CAUSAL], "family": "visibility",
+        "measured": {"sees": "heads 1..n_heads-1: query i sees every key 0..Lk-1",
+                     "where": "head 0 is masked, no other"}},
+    "mask_batch_row_zero_only": {
+        "callables": [SDPA, MHA, CAUSAL, CROSS], "family": "visibility",
+        "measured": {"sees": "batch rows 1..: query i sees every key 0..Lk-1",
+                     "where": "batch row 0 is masked, no other"}},
+    "cross_mask_ignored_from_scratch": {
+        "callables": [CROSS], "family": "visibility",
+        "measured": {"sees": "query i sees every context key 0..Lk-1, padded ones included"}},
+    "causal_hides_diagonal_tril": {
+        "callables": [CAUSAL], "family": "visibility",
+        "measured": {"sees": "query i sees keys 0..i-1 (query 0 none: NaN)"}},
+    "padding_mask_inverted": {
+        "callables": [SDPA, MHA, CAUSAL], "family": "visibility",
+        "measured": {"sees": "query i sees exactly the keys the mask hides (causal: i+1..Lk-1)"}},
+    "decode_history_stacked_on_batch_axis": {
+        "callables": ["decode_step", "decode_chunk"], "family": "visibility",
+        "measured": {"sees": "batch row b's history holds positions of other batch rows",
+                     "where": "batches of 2 or more rows"}},
+    "decode_step_keeps_one_step": {
+        "callables": ["decode_step"], "family": "visibility",
+        "measured": {"sees": "step t sees positions t-1..t"}},
+    "chunk_sees_next_position": {
+        "callables": ["decode_chunk"], "family": "visibility",
+        "measured": {"sees": "new query i (position t+i) sees keys 0..t+i+1"}},
+    # parameters: which parameter plays which part
+    "keys_from_query_weights": {
+        "callables": [MHA, CAUSAL], "family": "parameters", "measured": {"role": "w_k", "computed_from": "w_q"}},
+    "output_projection_transposed": {
+        "callables": [MHA, CAUSAL, GQA, CROSS], "family": "parameters",
+        "measured": {"role": "w_o", "transposed": True}},
+    "values_from_query_weights": {
+        "callables": [MHA, "decode_step", "decode_chunk"], "family": "parameters",
+        "measured": {"role": "w_v", "computed_from": "w_q"}},
+    "cross_keys_values_from_x_from_scratch": {
+        "callables": [CROSS], "family": "parameters", "measured": {"role": "context", "computed_from": "x"}},
+    "gqa_keys_from_value_weights": {
+        "callables": [GQA], "family": "parameters", "measured": {"role": "w_k", "computed_from": "w_v"}},
+    # heads, positions, precision
+    "gqa_heads_strided": {
+        "callables": [GQA], "family": "heads",
+        "measured": {"heads": "query head h reads columns h, h + n_heads, ... of w_q; key/value head g columns "
+                              "g, g + n_kv_heads, ... of w_k and w_v"}},
+    "rope_base_1000": {
+        "callables": ["apply_rope"], "family": "positions", "measured": {"rope_base": 1000}},
+    "encoding_cos_first": {
+        "callables": ["positional_encoding", "embed"], "family": "positions",
+        "measured": {"encoding": "PE[p, 2i] = cos(angle), PE[p, 2i+1] = sin(angle)"}},
+    "rope_turns_clockwise": {
+        "callables": ["apply_rope"], "family": "positions", "measured": {"rotation": "-p * theta_i"}},
+    "accumulates_in_float16": {
+        "callables": [SDPA], "family": "precision", "measured": {"accumulates_in": "float16"}},
+}
