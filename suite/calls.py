@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attention_conformance import records
-from attention_conformance.cases import BUILDERS, cast_floats
+from attention_conformance.cases import BUILDERS, cast_floats, floating
 from attention_conformance.checks import fail
 from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
@@ -41,6 +41,11 @@ class Call:
         """{parameter name: argument}, keyword arguments included."""
         positional = [name for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY]
         return {**dict(zip(positional, self.args)), **self.kwargs}
+
+    def replaced(self, named):
+        """The same call with its arguments taken from `named` ({parameter name: argument}), no case kept."""
+        args = [named[key] for key in list(self.named())[: len(self.args)]]
+        return Call(self.capability, *args, case=None, dtype=self.dtype, **{key: named[key] for key in self.kwargs})
 
     def __str__(self):
         text = ", ".join(f"{name}={describe(value)}" for name, value in self.named().items())
@@ -266,7 +271,7 @@ def _literal(value):
         return "{" + ", ".join(f"{key!r}: {_literal(item)}" for key, item in value.items()) + "}"
     if isinstance(value, np.ndarray):
         dtype = "ml_dtypes.bfloat16" if value.dtype.name == "bfloat16" else repr(str(value.dtype))
-        return f"np.array({value.astype(np.float64).tolist() if value.dtype.kind == 'f' else value.tolist()!r}).astype({dtype})"
+        return f"np.array({value.astype(np.float64).tolist() if floating(value) else value.tolist()!r}).astype({dtype})"
     return repr(value)
 
 
@@ -283,7 +288,7 @@ def describe(value):
     if isinstance(value, np.ndarray):
         text = f"{value.dtype}[{', '.join(map(str, value.shape))}]"
         if value.size <= 16:  # small enough to reproduce the call from the message alone
-            shown = value.astype(np.float64) if value.dtype.kind == "f" else value
+            shown = value.astype(np.float64) if floating(value) else value
             text += " " + np.array2string(shown, precision=4, separator=", ").replace("\n", "")
         return text
     if isinstance(value, dict):

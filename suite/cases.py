@@ -29,11 +29,16 @@ def _cast(dtype, *arrays):
     return [None if a is None else np.asarray(a, dtype=np.float64).astype(dtype) for a in arrays]
 
 
+def floating(value):
+    """Whether a value is an array of floating-point numbers (bfloat16 too: numpy files it as kind "V")."""
+    return isinstance(value, np.ndarray) and (value.dtype.kind == "f" or value.dtype.name == "bfloat16")
+
+
 def cast_floats(value, dtype):
     """A value with its float arrays (also inside a dict: params) cast to dtype; the rest as it is."""
     if isinstance(value, dict):
         return {key: cast_floats(item, dtype) for key, item in value.items()}
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+    if floating(value):
         return value.astype(dtype)
     return value
 

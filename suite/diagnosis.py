@@ -18,9 +18,11 @@ from importlib import import_module
 
 import numpy as np
 
-from attention_conformance import mutants, records
+from attention_conformance import measure, mutants, records
 from attention_conformance.precision import TOLERANCES, excess_over
 
+# A candidate named by a measurement, not by the catalogue: its title follows (consensus).
+MEASURED = "measured: "
 # Diagnosing a check costs one call of each mutant that reaches the callable: above this many
 # attention scores (lead axes x queries x keys) it would take long, and is left out.
 LARGEST_DIAGNOSED = 2**22
@@ -127,24 +129,46 @@ class _Printed(io.TextIOBase):
 
 
 def _explained(impl, call, observe, got, expected, plain):
-    """The evidence lines of a failure: the mistake named, the candidates, or the probes' findings."""
+    """The evidence lines of a failure: the mistake named, the candidates, or the probes' findings.
+
+    One look-alike of the catalogue that also holds on inputs of other sizes is named at once.
+    Otherwise the instruments measure (measure.py), and a look-alike stays a candidate only if it
+    also reproduces the implementation on their inputs: one candidate is named, with the
+    measurements as evidence; with none, a measurement that singles out a mistake names it."""
     candidates = matching(impl, call, observe, got, expected, plain)
+    if len(candidates) == 1 and measure.confirmed(impl, call, observe, candidates[0].module):
+        found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
+    else:
+        found = measure.findings(impl, call, observe, got, expected, plain)
+        candidates = [mistake for mistake in candidates if measure.holds(mistake.module, found, observe)]
+    records.note(measurements={finding.instrument: finding.data for finding in found if finding.data})
+    measured = [line for finding in found for line in finding.lines]
     why = "the output is what that mistake computes on these inputs"
     if len(candidates) > 1:
         narrowed = _narrowed(impl, call, observe, candidates)
         if len(narrowed) == 1:
             candidates, why = narrowed, f"{why}, and also with the inputs' leading axes folded into one"
+    titles = measure.named(found)
+    if not candidates and titles:  # a measurement singles out what is wrong, or a few descriptions
+        records.note(candidates=[MEASURED + title for title in titles])
+        if len(titles) == 1:
+            (finding,) = [finding for finding in found if finding.titles == titles]
+            records.note(diagnosis=titles[0])
+            return [f"looks like: {titles[0]} (measured: {finding.why})", *measured]
+        return [f"measured: fits {len(titles)} descriptions: {'; '.join(titles)} (the summary at the end weighs the "
+                "other checks)", *measured]
     records.note(candidates=[mistake.name for mistake in candidates])
     if len(candidates) == 1:
         (mistake,) = candidates
         records.note(diagnosis=mistake.title)
-        return [mistake.explain(why)]
+        return [mistake.explain(why), *measured]
     if candidates:
         titles = "; ".join(mistake.title for mistake in candidates)
-        return [f"fits {len(candidates)} mistakes of the catalogue: {titles} (the summary at the end weighs the other checks)"]
+        return [f"fits {len(candidates)} mistakes of the catalogue: {titles} (the summary at the end weighs the other checks)",
+                *measured]
     from attention_conformance import probes
 
-    return probes.findings(impl, call, expected)
+    return measured or probes.findings(impl, call, expected)
 
 
 def matching(impl, call, observe, got, expected, plain):
@@ -156,6 +180,9 @@ def matching(impl, call, observe, got, expected, plain):
     # never on a mistake's answer: a mistake's answer is far from the plain formulas' answers, and
     # an allowance measured on it would let every look-alike match in low precision.
     allowed = allowance.allowed(expected, plain)
+    # Where the contract's answer is infinite (a mask's -inf), only the same infinity matches: an
+    # allowance grown with |expected| would let any finite number pass for it.
+    allowed = np.where(np.isinf(expected), 0.0, allowed)
     found = []
     for mistake in relevant(call.capability):
         module = mistake.module
@@ -252,13 +279,23 @@ def _size(call):
 def consensus(failing, conforming):
     """The one mistake that explains every failing check, or None.
 
-    `failing`: for each failing check, the names of the mistakes whose answers matched (empty when
-    none did, or the check could not ask: then nothing is explained). `conforming`: the callables
-    whose every check passed; a mistake inside one of them is ruled out, since it would have failed
-    its checks."""
+    `failing`: for each failing check, the names of the mistakes whose answers matched, or a
+    measured mistake's title after MEASURED (empty when none did, or the check could not ask: then
+    nothing is explained). `conforming`: the callables whose every check passed; a mistake of the
+    catalogue inside one of them is ruled out, since it would have failed its checks."""
     if not failing or not all(failing):
         return None
     common = set.intersection(*map(set, failing))
     table = catalogue()
-    plausible = {name for name in common if not table[name].functions <= set(conforming)}
-    return table[plausible.pop()] if len(plausible) == 1 else None
+    plausible = {name for name in common if name not in table or not table[name].functions <= set(conforming)}
+    if len(plausible) != 1:
+        return None
+    (name,) = plausible
+    return table[name] if name in table else Measured(name[len(MEASURED):])
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A mistake named by the kit's instruments (measure.py), not by the catalogue."""
+
+    title: str

@@ -28,6 +28,7 @@ class Implementation:
         self.timeout = timeout
         self.dtype = dtype
         self.stuck = give_up  # the plugin puts its own in: it knows the check and the terminal
+        self.measured = {}  # measure.py's findings by call signature: checks of the same sizes share them
         try:
             self.declaration = Declaration.parse(getattr(target, "CONFORMANCE", None))
         except DeclarationError as error:

@@ -7,7 +7,9 @@ rounded to the dtype, products summed in float32 (as GPU code and numpy's matmul
 legitimate variants round differently: sums_in_dtype=True accumulates the softmax's sum in the
 dtype itself, as numpy's np.sum does on float16 and bfloat16 arrays (a far larger error on long
 rows); scale_first=True scales q by 1/sqrt(d_k) before the product, as PyTorch's
-nn.MultiheadAttention does. The worst error of these plain computations sets the budget of the
+nn.MultiheadAttention does. One more, products_in_dtype=True, accumulates every product's sum in
+the dtype, one term after another (as np.einsum does on float16 arrays): not a legitimate
+variant but a model of that precision mistake (measure.py), outside the budget. The worst error of these plain computations sets the budget of the
 low-precision checks (precision.py).
 
 Written from the contract (docs/contract.md), sharing no code with reference/: splits and
@@ -24,11 +26,19 @@ import numpy as np
 class Formulas:
     """The contract computed exactly (dtype None: float64) or the plain way in `dtype`."""
 
-    def __init__(self, dtype=None, sums_in_dtype=False, scale_first=False):
+    def __init__(self, dtype=None, sums_in_dtype=False, scale_first=False, products_in_dtype=False):
         self.dtype = None if dtype in (None, "float64") else dtype
         self.wide = np.float64 if self.dtype is None else np.float32  # what sums accumulate in
         self.sums = self.dtype if sums_in_dtype and self.dtype else self.wide
         self.scale_first = scale_first
+        self.products_in_dtype = products_in_dtype and self.dtype is not None
+
+    def matmul(self, a, b):
+        """a @ b, its sums accumulated in the accumulation dtype, or term by term in the dtype."""
+        if not self.products_in_dtype:
+            return np.matmul(a, b)
+        products = self.round(a[..., :, :, None] * b[..., None, :, :]).astype(self.dtype)  # (..., i, k, j)
+        return np.add.accumulate(products, axis=-2, dtype=self.dtype)[..., -1, :].astype(self.wide)
 
     def round(self, a):
         """A result as the dtype would hold it, in the accumulation dtype."""
@@ -51,15 +61,19 @@ class Formulas:
 
     def scaled_dot_product_attention(self, q, k, v, mask=None):
         q, k, v = map(self.round, (q, k, v))
-        scale = 1 / math.sqrt(q.shape[-1])
+        scale = self.scale(q.shape[-1])
         if self.scale_first:
-            scores = self.round(np.matmul(self.round(q * scale), np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
+            scores = self.round(self.matmul(self.round(q * scale), np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
         else:
-            scores = self.round(self.round(np.matmul(q, np.swapaxes(k, -1, -2))) * scale)
+            scores = self.round(self.round(self.matmul(q, np.swapaxes(k, -1, -2))) * scale)
         if mask is not None:
             scores = scores + np.asarray(mask, dtype=self.wide)  # 0 keeps, -inf hides
         weights = self.softmax(scores, axis=-1)
-        return self.round(np.matmul(weights, v)), weights  # (..., Lq, d_v)
+        return self.round(self.matmul(weights, v)), weights  # (..., Lq, d_v)
+
+    def scale(self, d_k):
+        """The factor of the scores (a method, so that the kit's measuring models can change it: measure.py)."""
+        return 1 / math.sqrt(d_k)
 
     def split_heads(self, x, n_heads):
         return np.stack(np.split(self.round(x), n_heads, axis=-1), axis=1)  # head h: features [h*d_k, (h+1)*d_k)
@@ -68,7 +82,7 @@ class Formulas:
         return np.concatenate(list(np.moveaxis(self.round(x), 1, 0)), axis=-1)  # heads side by side
 
     def _project(self, x, w, n_heads):
-        return self.split_heads(self.round(self.round(x) @ self.round(w)), n_heads)
+        return self.split_heads(self.round(self.matmul(self.round(x), self.round(w))), n_heads)
 
     def _attend(self, x, context, params, n_heads, n_kv_heads, mask):
         """Queries from x, keys and values from context, key/value head h // (n_heads // n_kv_heads)."""
@@ -78,7 +92,7 @@ class Formulas:
         group = n_heads // n_kv_heads
         k, v = np.repeat(k, group, axis=1), np.repeat(v, group, axis=1)  # consecutive query heads share one
         out, _ = self.scaled_dot_product_attention(q, k, v, mask)
-        return self.round(self.merge_heads(out) @ self.round(params["w_o"]))
+        return self.round(self.matmul(self.merge_heads(out), self.round(params["w_o"])))
 
     def multi_head_attention(self, x, params, n_heads, mask=None):
         return self._attend(x, x, params, n_heads, n_heads, mask)

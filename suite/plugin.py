@@ -440,7 +440,7 @@ class Conformance:
                 for capability in CAPABILITIES
             },
             "checks": [
-                {"id": nodeid, **{k: v for k, v in vars(check["record"]).items() if v not in (None, [])},
+                {"id": nodeid, **{k: v for k, v in vars(check["record"]).items() if v not in (None, [], {})},
                  "message": check["message"]}
                 for nodeid, check in self.checks.items()
             ],

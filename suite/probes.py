@@ -19,7 +19,7 @@ contract.AXES.
 
 import numpy as np
 
-from attention_conformance.calls import Call
+from attention_conformance.cases import floating
 from attention_conformance.contract import AXES
 from attention_conformance.oracle import EXACT
 
@@ -173,7 +173,7 @@ def _generic(call):
     rng = np.random.default_rng(1)
 
     def small(value):
-        if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
+        if not floating(value):
             return value
         scale = 0.5 / np.sqrt(value.shape[-1]) if value.ndim else 0.5
         return (scale * rng.standard_normal(value.shape)).astype(value.dtype)
@@ -182,7 +182,7 @@ def _generic(call):
     for name, value in named.items():
         if name != "mask":
             named[name] = {key: small(item) for key, item in value.items()} if isinstance(value, dict) else small(value)
-    return _called(call, named)
+    return call.replaced(named)
 
 
 def _changes(call, generic):
@@ -197,7 +197,7 @@ def _changes(call, generic):
             for key in value:
                 yield f"{name}[{key!r}]", None, _changer(rng, call, generic, name, ..., key)
             continue
-        if value.dtype.kind != "f":
+        if not floating(value):
             continue
         yield name, None, _changer(rng, call, generic, name, ...)
         names = axes.get(name, ())
@@ -217,8 +217,8 @@ def _changer(rng, call, generic, name, where, key=None):
         origin = generic if on_generic else call
         value = origin.named()[name]
         if key is None:
-            return _called(origin, {**origin.named(), name: _changed(rng, value, where, how)})
-        return _called(origin, {**origin.named(), name: {**value, key: _changed(rng, value[key], where, how)}})
+            return origin.replaced({**origin.named(), name: _changed(rng, value, where, how)})
+        return origin.replaced({**origin.named(), name: {**value, key: _changed(rng, value[key], where, how)}})
     return changer
 
 
@@ -238,13 +238,6 @@ def _changed(rng, array, where, how):
         part = -part
     changed[where] = part.astype(array.dtype)
     return changed
-
-
-def _called(call, named):
-    """The same call with its arguments taken from `named`."""
-    args = [named[key] for key in list(named)[: len(call.args)]]
-    kwargs = {key: named[key] for key in call.kwargs}
-    return Call(call.capability, *args, case=None, dtype=call.dtype, **kwargs)
 
 
 def _axis_name(names, axis, ndim):

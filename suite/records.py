@@ -20,7 +20,9 @@ class Record:
     `failure` says how the check failed: "value" (a value, shape or property was wrong),
     "raised", "timeout", "not an array", "changed its inputs" or "crashed" (its worker died);
     `diagnosis` is the title of the mistake it named, `candidates` the names of the mistakes
-    its evidence fits (diagnosis.py); `ruled_out` the CONFORMANCE key that skipped it.
+    its evidence fits (diagnosis.py); `measurements` what the kit's instruments measured of the
+    implementation after the failure ({instrument: numbers}: measure.py); `ruled_out` the
+    CONFORMANCE key that skipped it.
     """
 
     capability: str
@@ -31,6 +33,7 @@ class Record:
     failure: str = None
     diagnosis: str = None
     candidates: list = field(default_factory=list)
+    measurements: dict = field(default_factory=dict)
     ruled_out: str = None
 
     def saw(self, call):
@@ -43,7 +46,7 @@ class Record:
     def properties(self):
         """As test properties; the capability is left out, as the check carries it from collection on."""
         fields = asdict(self).items()
-        return [(PREFIX + name, value) for name, value in fields if name != "capability" and value not in (None, [])]
+        return [(PREFIX + name, value) for name, value in fields if name != "capability" and value not in (None, [], {})]
 
     @classmethod
     def from_properties(cls, properties):

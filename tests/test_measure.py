@@ -1,0 +1,200 @@
+"""The measuring instruments (attention_conformance.measure), in process: each measures what a
+variant computes, with its numbers, in every dtype; none says a word about a correct
+implementation written differently; a look-alike is kept only where it reproduces the
+implementation on the instruments' inputs."""
+
+import math
+import types
+
+import numpy as np
+import pytest
+
+import loop_attention
+from attention_conformance import measure, reference
+from attention_conformance.mutants import unscaled_scores as unscaled
+from attention_conformance.calls import Call
+from attention_conformance.cases import attention_inputs, layer_inputs
+from attention_conformance.implementation import Implementation
+from attention_conformance.oracle import EXACT, Formulas, plain
+
+DTYPES = ("float64", "float32", "float16", "bfloat16")
+LAYER = dict(batch=2, seq=6, d_model=12, n_heads=3)
+
+
+def sdpa_call(dtype, mask=None, lq=3, lk=5, d_k=4, d_v=6):
+    inputs = attention_inputs(seed=1, dtype=dtype, lead=(2,), lq=lq, lk=lk, d_k=d_k, d_v=d_v, mask=mask)
+    return Call("scaled_dot_product_attention", inputs["q"], inputs["k"], inputs["v"], inputs["mask"], dtype=dtype)
+
+
+def layer_call(capability, dtype, **changes):
+    inputs = layer_inputs(seed=2, dtype=dtype, **{**LAYER, **changes})
+    args = {"multi_head_attention": ("x", "params", "n_heads", "mask"), "causal_self_attention": ("x", "params", "n_heads"),
+            "cross_attention": ("x", "context", "params", "n_heads", "mask")}[capability]
+    return Call(capability, *(inputs[name] for name in args), dtype=dtype)
+
+
+def first(result):
+    return result[0] if isinstance(result, tuple) else result
+
+
+def measured(namespace, call):
+    """The findings for `namespace`'s answer to `call`, as the diagnosis of a failing check gets them."""
+    impl = Implementation("variant", namespace, dtype=call.dtype)
+    got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
+    expected = np.asarray(first(call.on(EXACT)), dtype=np.float64)
+    answers = tuple(np.asarray(first(call.on(f)), dtype=np.float64) for f in plain(call.dtype)) if call.dtype != "float64" else None
+    return measure.findings(impl, call, first, got, expected, answers)
+
+
+def titles(found):
+    """What the diagnosis names from the findings."""
+    return list(measure.named(found))
+
+
+def scaled_by(scale_of):
+    """scaled_dot_product_attention with the scores scaled by scale_of(q, k, v)."""
+    def attention(q, k, v, mask=None):
+        scores = (q @ np.swapaxes(k, -1, -2)) * scale_of(q, k, v)
+        weights = reference.softmax(scores if mask is None else scores + mask)
+        return weights @ v, weights
+    return types.SimpleNamespace(scaled_dot_product_attention=attention)
+
+
+SCALES = {
+    "1/sqrt(d_v)": lambda q, k, v: 1 / math.sqrt(v.shape[-1]),
+    "1/sqrt(the number of queries)": lambda q, k, v: 1 / math.sqrt(q.shape[-2]),
+    "1/d_k": lambda q, k, v: 1 / q.shape[-1],
+    "sqrt(d_k)": lambda q, k, v: math.sqrt(q.shape[-1]),
+    "1/sqrt(8), whatever the sizes": lambda q, k, v: 8**-0.5,
+    "1 (not scaled)": lambda q, k, v: 1.0,
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("words", SCALES)
+def test_the_scale_is_measured_and_said_as_an_expression_of_the_sizes(words, dtype):
+    found = measured(scaled_by(SCALES[words]), sdpa_call(dtype))
+    assert titles(found) == [f"scores scaled by {words} instead of 1/sqrt(d_k)"], found
+    (finding,) = [finding for finding in found if finding.instrument == "scale"]
+    assert finding.data["scale_expression"] == words and finding.data["expected_scale"] == 0.5
+    assert math.isclose(finding.data["scale"], SCALES[words](*(np.zeros((1, 3, 4)), None, np.zeros((1, 5, 6)))), rel_tol=1e-12)
+
+
+def layer(capability, change):
+    """The formulas' layer with its arguments changed: change(named) -> named (x, context, params)."""
+    class Variant(Formulas):
+        def _attend(self, x, context, params, n_heads, n_kv_heads, mask):
+            named = change({"x": x, "context": context, "params": params})
+            return super()._attend(named["x"], named["context"], named["params"], n_heads, n_kv_heads, mask)
+    return types.SimpleNamespace(**{capability: getattr(Variant(), capability)})
+
+
+def with_param(name, value):
+    return lambda named: {**named, "params": {**named["params"], name: value(named["params"])}}
+
+
+ROLES = {
+    "w_k where w_v belongs": with_param("w_v", lambda p: p["w_k"]),
+    "w_q where w_k belongs": with_param("w_k", lambda p: p["w_q"]),
+    "w_o transposed": with_param("w_o", lambda p: p["w_o"].T),
+    "the output projection w_o left out": with_param("w_o", lambda p: np.eye(len(p["w_o"]))),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("words", ROLES)
+def test_a_parameter_in_another_ones_place_is_measured(words, dtype):
+    found = measured(layer("multi_head_attention", ROLES[words]), layer_call("multi_head_attention", dtype))
+    assert titles(found) == [words], found
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_keys_and_values_from_the_queries_side_in_cross_attention(dtype):
+    variant = layer("cross_attention", lambda named: {**named, "context": named["x"]})
+    found = measured(variant, layer_call("cross_attention", dtype, context=6))
+    assert titles(found) == ["keys and values computed from x instead of context"], found
+
+
+def causal_with_mask(mask_of):
+    """causal_self_attention with the additive mask mask_of(n_heads, seq) of shape (heads, seq, seq)."""
+    def attention(x, params, n_heads):
+        q, k, v = (reference.split_heads(x @ params[name], n_heads) for name in ("w_q", "w_k", "w_v"))
+        out, _ = reference.scaled_dot_product_attention(q, k, v, mask_of(n_heads, x.shape[1]))
+        return reference.merge_heads(out) @ params["w_o"]
+    return types.SimpleNamespace(causal_self_attention=attention)
+
+
+def hidden(allowed):
+    return np.where(allowed, 0.0, -np.inf)
+
+
+VISIBILITY = {
+    "each query is hidden from its own position (the diagonal is masked)": lambda h, n: hidden(np.tri(n, k=-1, dtype=bool)),
+    "each position also sees the next one (an off-by-one in the mask)": lambda h, n: hidden(np.tri(n, k=1, dtype=bool)),
+    "the mask is not applied (every query sees every key), except in head 0":
+        lambda h, n: np.stack([reference.create_causal_mask(n)] + [np.zeros((n, n))] * (h - 1)),
+    "a sliding window of 3 positions where the mask is causal": lambda h, n: reference.create_sliding_window_mask(n, 3),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("words", VISIBILITY)
+def test_which_keys_each_query_sees_is_measured(words, dtype):
+    found = measured(causal_with_mask(VISIBILITY[words]), layer_call("causal_self_attention", dtype))
+    visibility = [finding for finding in found if finding.instrument == "visibility"]
+    assert [finding.title for finding in visibility] == [words], found
+
+
+def test_the_visibility_says_which_query_sees_which_keys_with_numbers():
+    found = measured(causal_with_mask(VISIBILITY["each position also sees the next one (an off-by-one in the mask)"]),
+                     layer_call("causal_self_attention", "float64"))
+    (finding,) = [finding for finding in found if finding.instrument == "visibility"]
+    assert finding.data["sees"][0] == [[0, 1]] and finding.data["expected_sees"][0] == [[0, 0]]
+    assert "query 0 sees keys 0-1; the contract lets it see keys 0 (5 of 6 queries differ" in finding.lines[0]
+
+
+def test_an_ignored_mask_in_sdpa_is_measured_per_batch_row():
+    def attention(q, k, v, mask=None):  # the mask of batch row 0 used for every row
+        return reference.scaled_dot_product_attention(q, k, v, None if mask is None else mask[:1])
+    found = measured(types.SimpleNamespace(scaled_dot_product_attention=attention), sdpa_call("float64", mask="padding"))
+    (finding,) = [finding for finding in found if finding.instrument == "visibility"]
+    assert finding.title == "queries see keys the contract hides, except in leading index 0", found
+
+
+def einsum_cross_attention(x, context, params, n_heads, mask=None):
+    """Right in float64; on float16 arrays np.einsum accumulates its sums in float16."""
+    def heads(a, w):
+        return reference.split_heads(np.einsum("bsd,de->bse", a, w), n_heads)
+    q, k, v = heads(x, params["w_q"]), heads(context, params["w_k"]), heads(context, params["w_v"])
+    scores = np.einsum("bhqd,bhkd->bhqk", q, k) / np.asarray(math.sqrt(q.shape[-1]), dtype=q.dtype)
+    weights = reference.softmax(scores if mask is None else scores + mask)
+    return np.einsum("bse,ef->bsf", reference.merge_heads(np.einsum("bhqk,bhkd->bhqd", weights, v)), params["w_o"])
+
+
+def test_sums_accumulated_in_float16_are_a_precision_finding_not_a_mistake_of_the_formulas():
+    call = layer_call("cross_attention", "float16", seq=4, context=100, d_model=16, n_heads=2)
+    impl = types.SimpleNamespace(cross_attention=einsum_cross_attention)
+    found = measured(impl, call)
+    assert titles(found) == ["sums accumulated in float16"], found
+    assert found[0].data["accumulates_in"] == "float16"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["reference", "loop_attention"])
+def test_correct_implementations_are_measured_as_the_contract(name, dtype):
+    namespace = reference if name == "reference" else loop_attention
+    calls = [sdpa_call(dtype), sdpa_call(dtype, mask="causal", lq=5), sdpa_call(dtype, mask="padding"),
+             layer_call("multi_head_attention", dtype), layer_call("causal_self_attention", dtype),
+             layer_call("cross_attention", dtype, context=4)]
+    for call in calls:  # measured, and nothing to say: no words, no numbers, no name
+        assert not any(finding.titles or finding.lines or finding.data for finding in measured(namespace, call)), call
+
+
+def test_a_look_alike_holds_only_where_it_reproduces_the_implementation_on_the_instruments_inputs():
+    # scaling by 1/sqrt(the number of queries) is "scores not scaled" on one query, and only there
+    call = sdpa_call("float64", lq=1)
+    variant = scaled_by(SCALES["1/sqrt(the number of queries)"])
+    found = measured(variant, call)
+    assert np.allclose(first(call.on(unscaled)), first(variant.scaled_dot_product_attention(*call.args)))
+    assert not measure.holds(unscaled, found, first)
+    assert titles(found) == ["scores scaled by 1/sqrt(the number of queries) instead of 1/sqrt(d_k)"]
