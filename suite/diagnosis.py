@@ -136,7 +136,10 @@ def _explained(impl, call, observe, got, expected, plain):
     also reproduces the implementation on their inputs: one candidate is named, with the
     measurements as evidence; with none, a measurement that singles out a mistake names it."""
     candidates = matching(impl, call, observe, got, expected, plain)
-    if len(candidates) == 1 and measure.confirmed(impl, call, observe, candidates[0].module):
+    resized = measure.resized_probe(impl, call, observe) if candidates else None
+    if resized is not None:  # a look-alike must also give what the implementation gives on other sizes
+        candidates = [mistake for mistake in candidates if resized.reproduced_by(mistake.module, observe)]
+    if len(candidates) == 1:
         found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
     else:
         found = measure.findings(impl, call, observe, got, expected, plain)

@@ -122,17 +122,35 @@ def named(found):
     return described[0].titles if len(described) == 1 else ()
 
 
-def confirmed(impl, call, observe, namespace):
-    """Whether a look-alike (a mutant that gave what the implementation gave on the check's call)
-    also gives what it gives on inputs the kit draws with other sizes: a coincidence of the check's
-    sizes (one query, d_v = d_k) does not survive that. True where the kit draws no such inputs."""
-    if getattr(call, "capability", None) not in SCALED or not hasattr(call, "named"):
-        return True
+def resized_probe(impl, call, observe):
+    """The implementation's answer on inputs the kit draws with other sizes, against which a
+    look-alike (a mutant that gave what the implementation gave on the check's call) is confirmed:
+    a coincidence of the check's sizes (one query, d_v = d_k) does not survive it. None where the
+    kit draws no such inputs (then nothing is refuted)."""
+    capability = getattr(call, "capability", None)
+    if capability in DECODERS and not hasattr(call, "named"):
+        return _resized_decoding(impl, call)
+    if capability not in SCALED or not hasattr(call, "named"):
+        return None
     short = _shortened(call)
     if _scores(short) > MOST_SCORES or _largest_weight(short) > MOST_WEIGHTS:
-        return True
-    probe = _probe(impl, _resized(impl, short), observe)
-    return probe is None or probe.reproduced_by(namespace, observe)
+        return None
+    return _probe(impl, _resized(impl, short), observe)
+
+
+def _resized_decoding(impl, decoding):
+    """The decoder fed a sequence of twice the width (at most MOST_POSITIONS long), drawn by the kit."""
+    if decoding.x.shape[2] * 2 > 256:
+        return None
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((decoding.x.shape[0], min(decoding.x.shape[1], MOST_POSITIONS), 2 * decoding.x.shape[2]))
+    params = {key: rng.standard_normal(tuple(2 * n for n in w.shape)) / math.sqrt(2 * w.shape[0])
+              for key, w in decoding.params.items()}
+    fed = _Fed(decoding, cast_floats(x, decoding.dtype), cast_floats(params, decoding.dtype))
+    seen, expected = fed.answer(impl), fed.answer(EXACT)
+    if seen is None or seen.shape != expected.shape:
+        return None
+    return _Probe(impl, fed, seen, impl.allowance.allowed(expected), expected)
 
 
 def holds(namespace, found, observe):
@@ -167,9 +185,9 @@ def scale(impl, call, observe):
         factors = tuple(function(_sizes(probe.call)) for probe in probes)
         if factors in found or reproduces(factors):
             found.setdefault(factors, []).append(words)
-    if found:
-        factors, words = next(iter(found.items()))
-        words = " = ".join(words)
+    if found:  # expressions equal on every call measured (queries and keys in self-attention) are all said
+        factors, equal = next(iter(found.items()))
+        words = " = ".join(equal)
     else:
         fitted = [_fit(lambda factor, probe=probe: observe(_answer(Scaled(factor), probe.call)), probe.seen) for probe in probes]
         if None in fitted:
@@ -178,6 +196,7 @@ def scale(impl, call, observe):
                 if all(math.isclose(value, f, rel_tol=FIT_TOLERANCE[call.dtype]) for f in fitted)]
         words, factors = next(((w, (v,) * len(probes)) for w, v in near if reproduces((v,) * len(probes))),
                               (f"{fitted[0]:.4g}", tuple(fitted)))
+        equal = [words]
         if not reproduces(factors):
             return None
     contract = [1 / math.sqrt(_sizes(probe.call)["d_k"]) for probe in probes]
@@ -188,7 +207,7 @@ def scale(impl, call, observe):
     data = {"scale": factors[0], "expected_scale": contract[0], "scale_expression": words}
     line = (f"evidence: measured the scale of the scores: {shown}; the contract scales by 1/sqrt(d_k): the output "
             f"is what the formulas give with the scores scaled by {words} (inputs drawn by the kit, seed {SEED})")
-    return Finding("scale", data, (line,), (f"scores scaled by {words} instead of 1/sqrt(d_k)",),
+    return Finding("scale", data, (line,), tuple(f"scores scaled by {one} instead of 1/sqrt(d_k)" for one in equal),
                    tuple(probe.kept() for probe in probes))
 
 
@@ -204,7 +223,7 @@ def visibility(impl, call, observe):
         return measured
     if not (seen > 0).any() and call.capability in LAYERS:  # w_q = 0 silenced it: the blinding, not visibility
         return measured
-    groups = _grouped(seen, expected, "batch row" if call.capability in LAYERS else "leading index")
+    groups = _grouped(seen, expected, "batch row" if call.capability in LAYERS or seen.ndim == 3 else "leading index")
     if groups is None:  # the perturbation moved some output by an amount in between: no claim
         return measured
     if call.capability in LAYERS:
@@ -299,6 +318,8 @@ class _Fed:
     def __init__(self, decoding, x, params):
         self.decoding, self.x, self.params = decoding, x, params
         self.capability = decoding.capability
+        # the decoding's pieces, cut where x ends (the kit may feed fewer positions than the check did)
+        self.pieces = [(start, min(end, x.shape[1])) for start, end in decoding.pieces() if start < x.shape[1]]
 
     def with_x(self, x):
         return _Fed(self.decoding, x, self.params)
@@ -313,7 +334,7 @@ class _Fed:
             return EXACT.causal_self_attention(cast_floats(self.x, np.float64), cast_floats(self.params, np.float64),
                                                n_heads)
         cache, outputs = None, []
-        for start, end in self.decoding.pieces():
+        for start, end in self.pieces:
             call = Call(self.capability, self.x[:, start:end], self.params, n_heads, cache, dtype=self.decoding.dtype)
             if hasattr(namespace, "allowance"):  # the implementation under test: isolated, as every call of it
                 result, problem, _ = call.attempt(namespace)
@@ -598,10 +619,9 @@ def _sizes(call):
         return {"d_k": q.shape[-1], "d_v": v.shape[-1], "the number of queries": q.shape[-2],
                 "the number of keys": k.shape[-2]}
     x, n_heads = named["x"], named["n_heads"]
-    sizes = {"d_k": x.shape[-1] // n_heads, "d_model": x.shape[-1], "n_heads": n_heads, "the number of positions": x.shape[1]}
-    if "context" in named:
-        sizes["the number of context positions"] = named["context"].shape[1]
-    return sizes
+    keys = named["context"] if "context" in named else x
+    return {"d_k": x.shape[-1] // n_heads, "d_model": x.shape[-1], "n_heads": n_heads, "the number of queries": x.shape[1],
+            "the number of keys": keys.shape[1]}
 
 
 POWERS = ((-0.5, "1/sqrt({})"), (-1.0, "1/{}"), (0.5, "sqrt({})"), (1.0, "{}"))
@@ -622,8 +642,8 @@ def _size_expressions(call):
 
 def _constants(fitted):
     """(words, value) of the constants 1/sqrt(n) and 1/n (n up to 4096) nearest a fitted factor, nearest first."""
-    constants = [*((f"1/sqrt({n}), whatever the sizes", n**-0.5) for n in range(2, 4097)),
-                 *((f"1/{n}, whatever the sizes", 1 / n) for n in range(2, 4097))]
+    constants = [*((f"a constant 1/sqrt({n})", n**-0.5) for n in range(2, 4097)),
+                 *((f"a constant 1/{n}", 1 / n) for n in range(2, 4097))]
     return sorted(constants, key=lambda constant: abs(math.log(constant[1] / fitted)))[:3]
 
 
@@ -681,7 +701,11 @@ def _grouped(seen, expected, lead_name):
     any measure is in between (moved a little: no claim)."""
     if (seen < 0).any() or (expected < 0).any():
         return None
-    seen, expected = seen.astype(bool), expected.astype(bool)
+    seen, expected = seen.astype(bool), np.broadcast_to(expected.astype(bool), seen.shape)
+    if seen.ndim > 3:  # alike along the other leading axes (heads): grouped by batch row
+        by_row, wanted = (a.reshape(a.shape[0], -1, *a.shape[-2:]) for a in (seen, expected))
+        if (by_row == by_row[:, :1]).all() and (wanted == wanted[:, :1]).all():
+            seen, expected = by_row[:, 0], wanted[:, 0]
     flat_seen = seen.reshape(-1, *seen.shape[-2:])
     flat_expected = np.broadcast_to(expected, seen.shape).reshape(-1, *seen.shape[-2:])
     groups = []
@@ -722,9 +746,12 @@ def _patterns(sees, expected):
         if (sees == (expected | np.eye(lq, k=1, dtype=bool))).all():
             fits.append("each position also sees the next one (an off-by-one in the mask)")
         widths, wanted = _windows(sees), _windows(expected)
-        if widths and wanted and widths != wanted:
-            asked = "the mask is causal" if wanted == lq else f"{wanted} was asked"
-            fits.append(f"a sliding window of {widths} positions where {asked}")
+        if widths is not None and wanted and widths != wanted:  # the numbers are in the evidence line
+            if wanted == lq:  # the contract's is causal: the window's own width says it whatever the length
+                fits.append(f"a sliding window of {widths} position{'s' if widths != 1 else ''} where the mask is causal")
+            wider = widths - wanted
+            fits.append(f"a sliding window {abs(wider)} position{'s' if abs(wider) > 1 else ''} "
+                        f"{'wider' if wider > 0 else 'narrower'} than the contract's")
     if not fits:
         if (sees >= expected).all():
             fits.append("queries see keys the contract hides")
@@ -736,9 +763,9 @@ def _patterns(sees, expected):
 
 
 def _windows(sees):
-    """The width w when each query i sees exactly keys max(0, i - w + 1)..i (a sliding window), else None."""
+    """The width w when each query i sees exactly keys max(0, i - w + 1)..i (a sliding window; 0: none), else None."""
     n = sees.shape[0]
-    for width in range(1, n + 1):
+    for width in range(0, n + 1):
         band = np.tri(n, dtype=bool) & ~np.tri(n, k=-width, dtype=bool)
         if (sees == band).all():
             return width

@@ -65,7 +65,7 @@ SCALES = {
     "1/sqrt(the number of queries)": lambda q, k, v: 1 / math.sqrt(q.shape[-2]),
     "1/d_k": lambda q, k, v: 1 / q.shape[-1],
     "sqrt(d_k)": lambda q, k, v: math.sqrt(q.shape[-1]),
-    "1/sqrt(8), whatever the sizes": lambda q, k, v: 8**-0.5,
+    "a constant 1/sqrt(8)": lambda q, k, v: 8**-0.5,
     "1 (not scaled)": lambda q, k, v: 1.0,
 }
 
@@ -133,7 +133,7 @@ VISIBILITY = {
     "each position also sees the next one (an off-by-one in the mask)": lambda h, n: hidden(np.tri(n, k=1, dtype=bool)),
     "the mask is not applied (every query sees every key), except in head 0":
         lambda h, n: np.stack([reference.create_causal_mask(n)] + [np.zeros((n, n))] * (h - 1)),
-    "a sliding window of 3 positions where the mask is causal": lambda h, n: reference.create_sliding_window_mask(n, 3),
+    "a sliding window 3 positions narrower than the contract's": lambda h, n: reference.create_sliding_window_mask(n, 3),
 }
 
 
@@ -158,7 +158,7 @@ def test_an_ignored_mask_in_sdpa_is_measured_per_batch_row():
         return reference.scaled_dot_product_attention(q, k, v, None if mask is None else mask[:1])
     found = measured(types.SimpleNamespace(scaled_dot_product_attention=attention), sdpa_call("float64", mask="padding"))
     (finding,) = [finding for finding in found if finding.instrument == "visibility"]
-    assert finding.title == "queries see keys the contract hides, except in leading index 0", found
+    assert finding.title == "queries see keys the contract hides, except in batch row 0", found
 
 
 def einsum_cross_attention(x, context, params, n_heads, mask=None):
