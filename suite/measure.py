@@ -705,7 +705,7 @@ def _grouped(seen, expected, lead_name):
     if seen.ndim > 3:  # alike along the other leading axes (heads): grouped by batch row
         by_row, wanted = (a.reshape(a.shape[0], -1, *a.shape[-2:]) for a in (seen, expected))
         if (by_row == by_row[:, :1]).all() and (wanted == wanted[:, :1]).all():
-            seen, expected = by_row[:, 0], wanted[:, 0]
+            seen, expected, lead_name = by_row[:, 0], wanted[:, 0], "batch row"
     flat_seen = seen.reshape(-1, *seen.shape[-2:])
     flat_expected = np.broadcast_to(expected, seen.shape).reshape(-1, *seen.shape[-2:])
     groups = []

@@ -53,7 +53,9 @@ NAMED = {
 # Measurements say what they measured in more than one true way (the mask inverted, keep and hide swapped).
 ALSO_TRUE = {
     "padding_mask_inverted": {"the mask is inverted (each query sees exactly the keys it must not)",
-                              "keep and hide swapped in the mask"},
+                              "keep and hide swapped in the mask",
+                              # a mask that keeps every key, inverted, hides them all
+                              "no query sees any key (the output does not depend on the keys and values)"},
 }
 
 
