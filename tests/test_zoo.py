@@ -44,9 +44,7 @@ NAMED = {
     "rope_turns_clockwise": "rotary embedding turns the wrong way",
     # not named
     "cross_mask_ignored_from_scratch": None,  # fits two mistakes of the catalogue (sdpa's or cross-attention's)
-    "decode_history_stacked_on_batch_axis": None,  # measured: queries see other keys than the contract's
     "decode_step_keeps_one_step": None,  # measured: a sliding window of 2 where the mask is causal, on some checks
-    "chunk_sees_next_position": None,  # measured on some checks only
     "rope_base_1000": None,  # no instrument measures the rotary frequencies yet
     "accumulates_in_float16": None,  # a precision hint: within float16's allowance
 }
@@ -56,6 +54,11 @@ ALSO_TRUE = {
                               "keep and hide swapped in the mask",
                               # a mask that keeps every key, inverted, hides them all
                               "no query sees any key (the output does not depend on the keys and values)"},
+    # each check says what it measured, the summary names nothing
+    "decode_history_stacked_on_batch_axis": {"queries do not see keys the contract shows them",
+                                             "queries see other keys than the contract's"},
+    "chunk_sees_next_position": {"each position also sees the next one (an off-by-one in the mask)",
+                                 "queries see keys the contract hides"},
 }
 
 
