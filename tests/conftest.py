@@ -1,5 +1,6 @@
 """Fixtures the kit's own tests share."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 import attention_conformance
 
@@ -29,6 +31,28 @@ def suite_tests(tmp_path_factory):
     counts = Counter(Path(line.split("::")[0]).name for line in listing.splitlines() if "::" in line)
     assert counts["test_softmax.py"] and counts.total() > counts["test_softmax.py"], listing
     return counts
+
+
+@pytest.fixture(scope="session")
+def once(request, tmp_path_factory):
+    """once(key, produce): what produce() returns (JSON data), produced once in the whole session.
+
+    Under pytest-xdist every worker builds its own session fixtures; the first worker to ask for a
+    key produces it, under a file lock, in the folder all workers of the session share, and the
+    others wait and read it there (pytest-xdist's documented pattern for session fixtures that must
+    run once). Without xdist, the session's own temporary folder plays that part."""
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):
+        shared = shared.parent
+
+    def produce_once(key, produce):
+        path = shared / f"once-{key}.json"
+        with FileLock(f"{path}.lock"):
+            if not path.exists():
+                path.write_text(json.dumps(produce()))
+            return json.loads(path.read_text())
+
+    return produce_once
 
 
 # tests/kernels holds the tiled kernels the kernel tests import and run the suite on.

@@ -1,8 +1,10 @@
 """Meta-tests of the catalogue: every hand-written mutant (mutants/) is killed by a failing check
-of its behaviour, the suite names its mistake (in a failure or in the end-of-run summary), and
-no failure or summary names another one. The suite runs once per mutant (tools.kill_matrix)."""
+of its behaviour, the suite names its mistake (in a failure or in the end-of-run summary) in every
+dtype, and no failure or summary names another one. The suite runs once per mutant and dtype in
+the whole session, pytest-xdist's workers sharing the runs (tools.kill_matrix.runs_in)."""
 
 import ast
+import functools
 import inspect
 import json
 import textwrap
@@ -11,18 +13,32 @@ import pytest
 
 from attention_conformance import diagnosis
 from attention_conformance.mutants import reference_functions
-from tools.kill_matrix import MUTANTS, OPTIONS, OUTPUT, ROOT, kill_matrix, mutant_names, run_many
+from tools.kill_matrix import (DTYPES, FLOAT64_ONLY, MUTANTS, OPTIONS, OUTPUT, REFERENCE, ROOT, Run, kill_matrix,
+                               mutant_names, reference_passes, run_suite, runs_in)
 
-REFERENCE = "attention_conformance.reference"
 CATALOGUE = diagnosis.catalogue()
-# Mistakes that only show in float64: computing in float32 is right in a float32 run.
-FLOAT64_ONLY = {"computes_in_float32"}
+LOW_PRECISION = [dtype for dtype in DTYPES if dtype != "float64"]
 
 
 @pytest.fixture(scope="session")
-def runs():
-    """{implementation: Run}: the suite once on the reference and once on each mutant, two at a time."""
-    return run_many([REFERENCE, *(f"{MUTANTS}.{name}" for name in CATALOGUE)], *OPTIONS)
+def runs_of(once):
+    """runs_of(dtype) -> {implementation: Run}, made once in the session: the reference's whole run, and
+    each mutant's: whole in float64, on the checks that can fail on it in the other dtypes."""
+
+    @functools.cache
+    def runs_of(dtype):
+        def produce():
+            return {impl: run.as_data() for impl, run in runs_in(dtype, CATALOGUE, whole=dtype == "float64").items()}
+
+        return {impl: Run.from_data(data) for impl, data in once(f"runs-{dtype}", produce).items()}
+
+    return runs_of
+
+
+@pytest.fixture(scope="session")
+def runs(runs_of):
+    """{implementation: Run}: the whole suite once on the reference and once on each mutant, in float64."""
+    return runs_of("float64")
 
 
 @pytest.fixture
@@ -81,20 +97,41 @@ def test_mutant_marks_its_bug_and_tells_the_mistake_the_symptom_and_the_fix(name
     assert mistake.title and mistake.mistake and mistake.symptom and mistake.fix
 
 
-# float16 too, by `python -m tools.naming float16` (its numpy arithmetic is slow: kept out of the tests' time)
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_every_mutant_is_killed_and_named_right_in_low_precision(dtype):
+# Each mutant runs the checks that can fail on it (tools.kill_matrix.reaching, which says why that
+# kills and names it as the whole suite would), provided that the reference passes the whole suite
+# in the dtype: asserted first.
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_every_mutant_is_killed_and_named_right_in_low_precision(runs_of, dtype):
+    runs = runs_of(dtype)
+    assert reference_passes(runs[REFERENCE]) and not runs[REFERENCE].diagnoses(), runs[REFERENCE].output[-3000:]
     names = [name for name in CATALOGUE if name not in FLOAT64_ONLY]
-    runs = run_many([f"{MUTANTS}.{name}" for name in names], f"--impl-dtype={dtype}", *OPTIONS)
-    survivors = [name for name in names if runs[f"{MUTANTS}.{name}"].returncode != 1 or not runs[f"{MUTANTS}.{name}"].failed()]
+    survivors = [name for name in names if not runs[f"{MUTANTS}.{name}"].killed()]
     misnamed = {name: runs[f"{MUTANTS}.{name}"].diagnoses() for name in names
                 if runs[f"{MUTANTS}.{name}"].diagnoses() != [CATALOGUE[name].title]}
     assert not survivors and not misnamed, f"survivors {survivors}, named wrong or not at all {misnamed}"
 
 
-def test_the_published_kill_and_diagnosis_matrix_is_current(runs):
-    names = list(CATALOGUE)
-    matrix = kill_matrix({name: runs[f"{MUTANTS}.{name}"] for name in names})
+@pytest.mark.parametrize("dtype", LOW_PRECISION)
+def test_computing_in_float32_passes_below_float64(runs_of, dtype):
+    # Computing in float32 is right in a float32 run, and more precise than a float16 or bfloat16 one.
+    for name in FLOAT64_ONLY:
+        run = runs_of(dtype)[f"{MUTANTS}.{name}"]
+        assert run.returncode == 0 and not run.failed() and not run.diagnoses(), run.output[-3000:]
+
+
+def test_a_mutant_on_the_checks_that_can_fail_fails_and_is_named_as_on_the_whole_suite(runs_of):
+    # The mutant changes merge_heads only: the run left out the checks of softmax, the masks, scaled
+    # dot-product attention, split_heads and the positions, and it ran in the process of other runs
+    # (tools.runner); the whole suite runs here in a process of its own.
+    impl = f"{MUTANTS}.heads_averaged"
+    part, whole = runs_of("float32")[impl], run_suite(impl, "--impl-dtype=float32", *OPTIONS)
+    assert len(part.outcomes) < len(whole.outcomes) and whole.killed()
+    assert part.failed() == whole.failed() and part.summary == whole.summary
+
+
+def test_the_published_kill_and_diagnosis_matrix_is_current(runs_of):
+    matrix = kill_matrix({dtype: {name: runs_of(dtype)[f"{MUTANTS}.{name}"] for name in CATALOGUE}
+                          for dtype in DTYPES})
     assert json.loads(OUTPUT.read_text()) == matrix, "regenerate it: python -m tools.kill_matrix"
 
 

@@ -1,22 +1,22 @@
 """Which catalogue mutants the suite names right in one dtype: python -m tools.naming DTYPE [MUTANT ...]
 
-Runs the suite once per mutant (tools.kill_matrix.run_many, two at a time) and prints, for each,
-what the failures and the summary named, then the counts. The kit's own tests assert this for
-float32 and bfloat16 (tests/test_catalogue.py); float16, whose numpy arithmetic is slow, is
-measured with this command (about 3 minutes on 2 cores) to keep the tests under their time.
+Runs the reference and each mutant in that dtype as the kit's own tests do (tools.kill_matrix.runs_in:
+the whole suite on the reference, the checks that can fail on each mutant), and prints, for each
+mutant, what the failures and the summary named, then the counts. tests/test_catalogue.py asserts
+the same in every dtype; this command shows it for one dtype, or a few mutants, without the rest.
 """
 
 import sys
 
 from attention_conformance.diagnosis import catalogue
-from tools.kill_matrix import MUTANTS, OPTIONS, run_many
-
-FLOAT64_ONLY = {"computes_in_float32"}  # computing in float32 is right in any lower-precision run
+from tools.kill_matrix import FLOAT64_ONLY, MUTANTS, REFERENCE, reference_passes, runs_in
 
 
 def main(dtype, names):
     names = names or [name for name in catalogue() if dtype == "float64" or name not in FLOAT64_ONLY]
-    runs = run_many([f"{MUTANTS}.{name}" for name in names], f"--impl-dtype={dtype}", *OPTIONS)
+    runs = runs_in(dtype, names)
+    if not reference_passes(runs[REFERENCE]):
+        print(f"the reference fails in {dtype}: the mutants ran the whole suite\n{runs[REFERENCE].output[-3000:]}")
     counts = {"right": 0, "wrong": 0, "none": 0}
     for name in names:
         named = runs[f"{MUTANTS}.{name}"].diagnoses()
@@ -25,7 +25,7 @@ def main(dtype, names):
         print(f"{verdict:5}  {name}: {named}")
     print(f"{dtype}: {counts['right']} named right, {counts['wrong']} named wrong, {counts['none']} not named, "
           f"of {len(names)}")
-    return 0 if counts["right"] == len(names) else 1
+    return 0 if counts["right"] == len(names) and reference_passes(runs[REFERENCE]) else 1
 
 
 if __name__ == "__main__":
