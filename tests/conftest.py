@@ -55,5 +55,17 @@ def once(request, tmp_path_factory):
     return produce_once
 
 
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: without xdist, never called
+def pytest_xdist_make_scheduler(config, log):
+    """Under -n, work stealing unless another --dist was asked for: a few tests here take minutes
+    (the catalogue's runs, the kernel profiles, the mutation gate), and a worker that runs out of
+    tests takes pending ones from the other, instead of idling while it works through a queue."""
+    if config.getoption("dist") == "load":  # xdist's default under -n
+        from xdist.scheduler import WorkStealingScheduling
+
+        return WorkStealingScheduling(config, log)
+    return None
+
+
 # tests/kernels holds the tiled kernels the kernel tests import and run the suite on.
 sys.path.append(str(Path(__file__).parent / "kernels"))
