@@ -152,6 +152,12 @@ def _explained(impl, call, observe, got, expected, plain):
         if len(narrowed) == 1:
             candidates, why = narrowed, f"{why}, and also with the inputs' leading axes folded into one"
     titles = measure.named(found)
+    if not candidates and titles:
+        # The check's inputs can be too ill-conditioned for a look-alike to match in low precision
+        # (a sharper softmax rounds differently), while the instruments' inputs are well conditioned:
+        # a catalogue mistake that gives what the implementation gave on every one of them is named.
+        candidates = _reproducing(call, observe, found)
+        why = "the output is what that mistake computes on every input the instruments drew"
     if not candidates and titles:  # a measurement singles out what is wrong, or a few descriptions
         records.note(candidates=[MEASURED + title for title in titles])
         if len(titles) == 1:
@@ -204,6 +210,16 @@ def matching(impl, call, observe, got, expected, plain):
         if matched:
             found.append(mistake)
     return found
+
+
+def _reproducing(call, observe, found):
+    """The one mistake of the catalogue that gives what the implementation gave on every probe of
+    the findings ([] when none or several do, or a finding has no probe to hold it to)."""
+    if not found or not all(finding.probes for finding in found):
+        return []
+    reproducing = [mistake for mistake in relevant(call.capability)
+                   if not hasattr(mistake.module, "evidence") and measure.holds(mistake.module, found, observe)]
+    return reproducing if len(reproducing) == 1 else []
 
 
 def _narrowed(impl, call, observe, candidates):
