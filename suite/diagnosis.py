@@ -18,7 +18,7 @@ from importlib import import_module
 
 import numpy as np
 
-from attention_conformance import measure, mutants, records
+from attention_conformance import measure, measure_positions, mutants, records
 from attention_conformance.precision import TOLERANCES, excess_over
 
 # A candidate named by a measurement, not by the catalogue: its title follows (consensus).
@@ -142,7 +142,8 @@ def _explained(impl, call, observe, got, expected, plain):
     if len(candidates) == 1:
         found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
     else:
-        found = measure.findings(impl, call, observe, got, expected, plain)
+        found = (measure_positions.findings(impl, call, got) if getattr(call, "capability", None) in measure_positions.POSITIONAL
+                 else measure.findings(impl, call, observe, got, expected, plain))
         candidates = [mistake for mistake in candidates if measure.holds(mistake.module, found, observe)]
     records.note(measurements={finding.instrument: finding.data for finding in found if finding.data})
     measured = [line for finding in found for line in finding.lines]

@@ -59,7 +59,7 @@ def findings(impl, call, observe, got, expected, answers):
     """The findings of every instrument that applies to the failing call ([] when none does);
     `got` and `expected` are what the check compared, `answers` the plain formulas' (or None)."""
     capability = getattr(call, "capability", None)
-    if hasattr(call, "named") and not _deterministic(impl, call, observe, got):
+    if hasattr(call, "named") and not deterministic(impl, call, observe, got):
         return []  # every measurement would measure the noise (the probes say so: probes.py)
     accumulated = precision(impl, call, observe, got, expected, answers)
     if accumulated:
@@ -85,11 +85,11 @@ def findings(impl, call, observe, got, expected, answers):
 
 def _fails(impl, call, observe):
     """The implementation misses the contract's answer on this call too (or cannot answer it)."""
-    probe = _probe(impl, call, observe)
+    probe = probed(impl, call, observe)
     return probe is None or not probe.reproduced_by(EXACT, observe)
 
 
-def _deterministic(impl, call, observe, got):
+def deterministic(impl, call, observe, got):
     """The call answered twice more as it was the first time, bit for bit."""
     for _ in range(2):
         again = _observed(impl, call, observe)
@@ -154,7 +154,7 @@ def resized_probe(impl, call, observe):
     short = _shortened(call)
     if _scores(short) > MOST_SCORES or _largest_weight(short) > MOST_WEIGHTS:
         return None
-    return _probe(impl, _resized(impl, short), observe)
+    return probed(impl, _resized(impl, short), observe)
 
 
 def _resized_decoding(impl, decoding):
@@ -192,7 +192,7 @@ def holds(namespace, found, observe):
 def scale(impl, call, observe):
     """The factor of the scores, on the check's sizes redrawn and on other sizes: first each
     expression of the sizes (one call of the formulas each), else a fit and the constants near it."""
-    probes = [probe for probe in (_probe(impl, _drawn(call), observe), _probe(impl, _resized(impl, call), observe)) if probe]
+    probes = [probe for probe in (probed(impl, _drawn(call), observe), probed(impl, _resized(impl, call), observe)) if probe]
     if not probes:
         return None
 
@@ -237,7 +237,7 @@ def scale(impl, call, observe):
 
 def visibility(impl, call, observe):
     """Which keys each query sees: the implementation against the formulas, key by key."""
-    probe = _probe(impl, _drawn(call, blind=True), observe)
+    probe = probed(impl, _drawn(call, blind=True), observe)
     if probe is None or _keys(probe.call) > MOST_POSITIONS:
         return None
     seen = _sees(probe, lambda changed: _observed(impl, changed, observe))
@@ -277,7 +277,7 @@ def _by_head(impl, probe, observe):
     for head in range(n_heads):
         alone = np.zeros_like(w_o)
         alone[head * width : (head + 1) * width] = w_o[head * width : (head + 1) * width]
-        one = _probe(impl, probe.call.replaced({**named, "params": {**named["params"], "w_o": alone}}), observe)
+        one = probed(impl, probe.call.replaced({**named, "params": {**named["params"], "w_o": alone}}), observe)
         if one is None:
             return None
         seen = _sees(one, lambda changed: _observed(impl, changed, observe))
@@ -416,7 +416,7 @@ def roles(impl, call, observe):
     """A parameter or input in another's place, transposed, or left out."""
     if call.capability not in LAYERS:
         return None
-    probes = [probe for probe in (_probe(impl, _drawn(call), observe), _probe(impl, _drawn(call, seed=SEED + 1), observe))
+    probes = [probe for probe in (probed(impl, _drawn(call), observe), probed(impl, _drawn(call, seed=SEED + 1), observe))
               if probe]
     if len(probes) < 2:
         return None
@@ -503,7 +503,7 @@ class _Probe:
         return self.call, self.seen, self.allowed
 
 
-def _probe(impl, call, observe):
+def probed(impl, call, observe):
     """The implementation's answer to `call`, what the contract expects and allows, or None when
     the call is ruled out by its declaration, fails, or comes back in another shape."""
     if call is None or impl.declaration.rules_out(call.limits(), impl.dtype):

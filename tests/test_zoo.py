@@ -36,16 +36,22 @@ NAMED = {
     "scale_applied_twice": "scores divided by d_k, not sqrt(d_k)",
     "scale_folded_into_w_q_twice": "scores divided by d_k, not sqrt(d_k)",
     "mha_scaled_by_model_width_inline": "scores scaled by the model's width, not the head's",
+    "rope_base_1000": "rotary frequencies 1000^(-2i/d), not 10000^(-2i/d)",
+    "rope_base_500000": "rotary frequencies 500000^(-2i/d), not 10000^(-2i/d)",
+    "rope_positions_shifted_by_one": "rotary positions shifted by +1",
+    "encoding_base_1000": "encoding frequencies 1000^(-2i/d), not 10000^(-2i/d)",
+    "encoding_concatenated_halves": "the encoding in the concatenated layout [sin | cos], not sin and cos interleaved",
     "torch_scores_multiplied": "scores multiplied by sqrt(d_k), not divided",
     "causal_hides_diagonal_tril": "causal mask hides the diagonal",
     "cross_keys_values_from_x_from_scratch": "cross-attention takes its keys from the queries' input",
     "gqa_heads_strided": "features dealt to the heads in turn, not in blocks",
     "encoding_cos_first": "sin and cos swapped in the positional encoding",
     "rope_turns_clockwise": "rotary embedding turns the wrong way",
+    "rope_interleaved_complex": "rotary embedding in the interleaved layout",
+    "encoding_positions_from_one": "positions counted from 1",
     # not named
     "cross_mask_ignored_from_scratch": None,  # fits two mistakes of the catalogue (sdpa's or cross-attention's)
     "decode_step_keeps_one_step": None,  # measured: a sliding window of 2 where the mask is causal, on some checks
-    "rope_base_1000": None,  # no instrument measures the rotary frequencies yet
     "accumulates_in_float16": None,  # a precision hint: within float16's allowance
 }
 # Measurements say what they measured in more than one true way (the mask inverted, keep and hide swapped).

@@ -2,7 +2,8 @@
 
 Prints the machine; the suite on the reference (default profile, in one process and with -n 2,
 with and without Hypothesis' pytest plugin, which imports Hypothesis at the end of every session
-when installed); a failing run (diagnosis and probes cost only on failure); the kernel profile;
+when installed); a failing run in float64 and bfloat16 (diagnosis, measurements and probes cost
+only on failure); the kernel profile on the reference and on the 64-wide tiled kernel's tile bugs;
 and the mutation gate next to mutmut on a trivial project, both in this one run. Every figure
 comes from a run's --impl-report or the mutation recipe's Stryker report, none from printed text.
 """
@@ -17,6 +18,9 @@ import time
 from pathlib import Path
 
 from tools.kill_matrix import MUTANTS, ROOT
+
+KERNELS = ROOT / "tests" / "kernels"
+sys.path.append(str(KERNELS))  # tiled.py: the kit's own tiled kernel and its bugs
 
 FAILING = "unscaled_scores"  # the hand-written mutant of the failing run
 TRIVIAL = '''
@@ -45,15 +49,28 @@ def test_mean():
 '''
 
 
-def suite(*options, impl="attention_conformance.reference"):
-    """(wall seconds, its --impl-report document) of a suite run on impl."""
+def suite(*options, impl="attention_conformance.reference", cwd=ROOT):
+    """(wall seconds, its --impl-report document) of a suite run on impl, started in cwd."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp, "report.json")
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "pytest", f"--impl={impl}", f"--impl-report={report}", "-q",
-                        "-p", "no:randomly", "-p", "no:cacheprovider", *options], capture_output=True, cwd=ROOT)
+                        "-p", "no:randomly", "-p", "no:cacheprovider", *options], capture_output=True, cwd=cwd)
         wall = time.perf_counter() - start
         return wall, json.loads(report.read_text())
+
+
+def tile_bugs(dtype):
+    """The kernel profile on each tile bug of the 64-wide kernel (tests/kernels/tiled.py), whole
+    runs (no -x): the diagnosis of every failing check is paid."""
+    from tiled import BUGS
+
+    runs = {bug: suite("-p", "no:hypothesispytest", "--impl-profile=kernel", f"--impl-dtype={dtype}",
+                       impl=f"tiled:wide_bugs.{bug}", cwd=KERNELS) for bug in BUGS}
+    slowest = max(runs, key=lambda bug: runs[bug][0])
+    failures = sum(check["outcome"] == "failed" for _, document in runs.values() for check in document["checks"])
+    print(f"kernel profile on the 64-wide kernel's {len(runs)} tile bugs, {dtype}: {failures} failures, "
+          f"slowest {runs[slowest][0]:.2f} s wall ({slowest}), all {sum(wall for wall, _ in runs.values()):.1f} s")
 
 
 def failing_label(mutant, document):
@@ -110,9 +127,13 @@ def main():
     line("  with -n 2", *suite("-p", "no:hypothesispytest", "-n", "2"))
     wall, failing = suite("-p", "no:hypothesispytest", impl=f"{MUTANTS}.{FAILING}")
     line(failing_label(FAILING, failing), wall, failing)
+    wall, failing = suite("-p", "no:hypothesispytest", "--impl-dtype=bfloat16", impl=f"{MUTANTS}.{FAILING}")
+    line(f"  the same in bfloat16 ({failing_label(FAILING, failing).partition('(')[2]}", wall, failing)
     line("kernel profile on the reference, float64", *suite("-p", "no:hypothesispytest", "--impl-profile=kernel"))
     line("kernel profile on the reference, bfloat16",
          *suite("-p", "no:hypothesispytest", "--impl-profile=kernel", "--impl-dtype=bfloat16"))
+    tile_bugs("float64")
+    tile_bugs("float16")
     with tempfile.TemporaryDirectory() as tmp:
         total, wall = gate_rate(Path(tmp, "report.json"))
         trivial_total, trivial_wall = trivial_rate(tmp)

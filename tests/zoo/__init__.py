@@ -117,6 +117,19 @@ EXPECTED = {
         "measured": {"encoding": "PE[p, 2i] = cos(angle), PE[p, 2i+1] = sin(angle)"}},
     "rope_turns_clockwise": {
         "callables": ["apply_rope"], "family": "positions", "measured": {"rotation": "-p * theta_i"}},
+    "rope_base_500000": {
+        "callables": ["apply_rope"], "family": "positions", "measured": {"rope_base": 500000}},
+    "rope_positions_shifted_by_one": {
+        "callables": ["apply_rope"], "family": "positions", "measured": {"rotation": "(p + 1) * theta_i"}},
+    "rope_interleaved_complex": {
+        "callables": ["apply_rope"], "family": "positions", "measured": {"rotation": "pairs (2i, 2i+1)"}},
+    "encoding_base_1000": {
+        "callables": ["positional_encoding"], "family": "positions", "measured": {"encoding": "base 1000"}},
+    "encoding_concatenated_halves": {
+        "callables": ["positional_encoding"], "family": "positions",
+        "measured": {"encoding": "PE[p, i] = sin(angle_i), PE[p, d/2 + i] = cos(angle_i)"}},
+    "encoding_positions_from_one": {
+        "callables": ["positional_encoding"], "family": "positions", "measured": {"encoding": "positions 1..seq_len"}},
     "accumulates_in_float16": {
         "callables": [SDPA], "family": "precision", "measured": {"accumulates_in": "float16"}},
 }
