@@ -22,7 +22,7 @@ import numpy as np
 
 from attention_conformance.cases import cast_floats, floating
 from attention_conformance.oracle import EXACT, Formulas, plain
-from attention_conformance.precision import BUDGET_MULTIPLE, excess_over
+from attention_conformance.precision import BUDGET_MULTIPLE, TOLERANCES, excess_over
 
 LAYERS = ("multi_head_attention", "causal_self_attention", "grouped_query_attention", "cross_attention")
 SCALED = ("scaled_dot_product_attention", *LAYERS)
@@ -196,8 +196,11 @@ def scale(impl, call, observe):
     if not probes:
         return None
 
+    def scaled(factors):  # each probe, what rounding allows around the scaled formulas' answer there
+        return [probe.around(lambda dtype, f=f: Scaled(f, dtype), observe) for probe, f in zip(probes, factors)]
+
     def reproduces(factors):
-        return all(probe.reproduced_by(Scaled(f), observe) for probe, f in zip(probes, factors))
+        return all(probe.reproduced_by(Scaled(f), observe) for probe, f in zip(scaled(factors), factors))
 
     found = {}  # factors on each probe -> the words of the expressions that give them
     for words, function in _size_expressions(probes[0].call):
@@ -211,15 +214,20 @@ def scale(impl, call, observe):
         fitted = [_fit(lambda factor, probe=probe: observe(_answer(Scaled(factor), probe.call)), probe.seen) for probe in probes]
         if None in fitted:
             return None
-        near = [(words, (value,) * len(probes)) for words, value in _constants(fitted[0])
-                if all(math.isclose(value, f, rel_tol=FIT_TOLERANCE[call.dtype]) for f in fitted)]
+        tolerance = FIT_TOLERANCE[call.dtype]
+        # in low precision an expression's exact factors may miss what the fitted ones reproduce: near is enough
+        near = [(words, factors) for words, function in _size_expressions(probes[0].call)
+                for factors in [tuple(function(_sizes(probe.call)) for probe in probes)]
+                if all(math.isclose(value, f, rel_tol=tolerance) for value, f in zip(factors, fitted))]
+        near += [(words, (value,) * len(probes)) for words, value in _constants(fitted[0])
+                 if all(math.isclose(value, f, rel_tol=tolerance) for f in fitted)]
         ratios = [f * math.sqrt(_sizes(probe.call)["d_k"]) for probe, f in zip(probes, fitted)]
         if all(math.isclose(r, ratios[0], rel_tol=FIT_TOLERANCE[call.dtype]) for r in ratios):  # a temperature
             ratio = round(ratios[0]) if math.isclose(ratios[0], round(ratios[0]), rel_tol=FIT_TOLERANCE[call.dtype]) \
                 else float(f"{ratios[0]:.4g}")
             near.append((f"{ratio:g} x 1/sqrt(d_k)", tuple(ratio / math.sqrt(_sizes(p.call)["d_k"]) for p in probes)))
-        words, factors = next(((w, f) for w, f in near if reproduces(f)), ("factors that are no expression of the sizes",
-                                                                          tuple(fitted)))
+        words, factors = next(((w, f) for w, f in near if reproduces(f)),
+                              (near[0][0] if near else "factors that are no expression of the sizes", tuple(fitted)))
         equal = [words]
         if not reproduces(factors):
             return None
@@ -232,7 +240,7 @@ def scale(impl, call, observe):
     line = (f"evidence: measured the scale of the scores: {shown}; the contract scales by 1/sqrt(d_k): the output "
             f"is what the formulas give with the scores scaled by {words} (inputs drawn by the kit, seed {SEED})")
     return Finding("scale", data, (line,), tuple(f"scores scaled by {one} instead of 1/sqrt(d_k)" for one in equal),
-                   tuple(probe.kept() for probe in probes))
+                   tuple(probe.kept() for probe in scaled(factors)))
 
 
 def visibility(impl, call, observe):
@@ -388,7 +396,7 @@ def precision(impl, call, observe, got, expected, answers):
         return None
     missed = float(impl.allowance.excess(got, expected, answers).max())
     within = excess_over(got, expected, impl.allowance.allowed(expected, (*(answers or ()), accumulating)))
-    if missed <= 1 or not (within <= 1).all():
+    if missed <= 1 or not (within <= 1).all() or not _conforms_in_float32(impl, call, observe):
         return None
     dtype = impl.dtype
     line = (f"evidence: the output misses the {dtype} budget by {missed:.3g} times, and is within {BUDGET_MULTIPLE:g} x "
@@ -397,6 +405,25 @@ def precision(impl, call, observe, got, expected, answers):
             f"on {dtype} arrays); accumulate in float32, as np.matmul and @ do, or np.einsum(..., dtype=np.float32)")
     return Finding("precision", {"accumulates_in": dtype, "budget_missed_by": missed}, (line,),
                    (f"sums accumulated in {dtype}",), why="a precision finding, not a mistake of the formulas")
+
+
+def _conforms_in_float32(impl, call, observe):
+    """The same call, its inputs cast to float32, within float32's allowance: a rounding finding
+    shrinks with the dtype's rounding, a mistake of the formulas does not (a mask left out of
+    some heads misses by as much in float32). False where the declaration rules float32 out."""
+    if not hasattr(call, "named"):
+        return False
+    wider = call.replaced({name: cast_floats(value, "float32") if name != "mask" else value
+                           for name, value in call.named().items()})
+    wider.dtype = "float32"
+    if impl.declaration.rules_out(wider.limits(), "float32"):
+        return False
+    seen = _observed(impl, wider, observe)
+    expected = np.asarray(observe(_answer(EXACT, wider)), dtype=np.float64)
+    if seen is None or seen.shape != expected.shape:
+        return False
+    answers = tuple(np.asarray(observe(_answer(formulas, wider)), dtype=np.float64) for formulas in plain("float32"))
+    return bool((TOLERANCES["float32"].excess(seen, expected, answers) <= 1).all())
 
 
 def mask_visibility(got, expected):
@@ -433,10 +460,11 @@ def roles(impl, call, observe):
 
 
 class Scaled(Formulas):
-    """The formulas with the scores scaled by `factor` instead of 1/sqrt(d_k)."""
+    """The formulas with the scores scaled by `factor` instead of 1/sqrt(d_k) (computed exactly, or
+    the plain way in `dtype`)."""
 
-    def __init__(self, factor):
-        super().__init__()
+    def __init__(self, factor, dtype=None):
+        super().__init__(dtype)
         self.factor = factor
 
     def scale(self, d_k):
@@ -501,6 +529,21 @@ class _Probe:
 
     def kept(self):
         return self.call, self.seen, self.allowed
+
+    def around(self, model, observe):
+        """The probe allowing, besides the contract's allowance, what rounding allows around the
+        answer of `model(dtype)` (formulas with one thing changed) computed the plain way in the
+        run's dtype: a larger scale sharpens the softmax, and its rounding grows with it."""
+        if self.impl.dtype == "float64":
+            return self
+        try:
+            exact = np.asarray(observe(_answer(model(None), self.call)), dtype=np.float64)
+            rounded = np.asarray(observe(_answer(model(self.impl.dtype), self.call)), dtype=np.float64)
+        except Exception:
+            return self
+        if exact.shape != self.seen.shape or rounded.shape != exact.shape:
+            return self
+        return replace(self, allowed=np.maximum(self.allowed, self.impl.allowance.allowed(exact, (rounded,))))
 
 
 def probed(impl, call, observe):
@@ -665,10 +708,17 @@ def _size_expressions(call):
 
 
 def _constants(fitted):
-    """(words, value) of the constants 1/sqrt(n) and 1/n (n up to 4096) nearest a fitted factor, nearest first."""
-    constants = [*((f"a constant 1/sqrt({n})", n**-0.5) for n in range(2, 4097)),
-                 *((f"a constant 1/{n}", 1 / n) for n in range(2, 4097))]
-    return sorted(constants, key=lambda constant: abs(math.log(constant[1] / fitted)))[:3]
+    """(words, value) of the constants 1/sqrt(n) and 1/n (n up to 4096) nearest a fitted factor, the
+    roundest of those first (a power of two, then the fewest significant digits): where the dtype's
+    precision cannot tell 1/sqrt(64) from 1/sqrt(65), the code more likely holds 64."""
+    constants = [*((f"a constant 1/sqrt({n})", n**-0.5, n) for n in range(2, 4097)),
+                 *((f"a constant 1/{n}", 1 / n, n) for n in range(2, 4097))]
+    nearest = sorted(constants, key=lambda constant: abs(math.log(constant[1] / fitted)))[:3]
+    def roundness(constant):  # of n in 1/sqrt(n) (of n squared in 1/n: 1/sqrt(64) before its equal 1/8)
+        m = constant[2] if "sqrt" in constant[0] else constant[2] ** 2
+        return m & (m - 1) != 0, len(str(m).rstrip("0")), m
+
+    return [(words, value) for words, value, _ in sorted(nearest, key=roundness)]
 
 
 # --- visibility: which keys each query's output depends on --------------------------------------
