@@ -41,10 +41,12 @@ def test_the_suite_kills_every_mutmut_mutant_of_the_reference(tmp_path):
     assert "PASS: score 100.0%" in done.stdout
 
 
-def test_the_report_places_each_mutant_where_its_function_changed(tmp_path):
+def test_the_report_places_each_mutant_where_its_function_changed_and_the_recipe_fails_below_its_threshold(tmp_path):
+    # One run serves both (mutmut over loop_attention takes minutes): the default threshold, 100%,
+    # is not met on loop_attention, and the report is written all the same.
     shutil.copy(ROOT / "tests" / "loop_attention.py", tmp_path)
-    done = mutation("loop_attention", "--threshold", "0", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = mutation("loop_attention", cwd=tmp_path)
+    assert done.returncode == 1 and "FAIL: score" in done.stdout, done.stdout + done.stderr
     report = json.loads((tmp_path / "mutation-report.json").read_text())
     jsonschema.validate(report, SCHEMA)
     (file,) = report["files"].values()
@@ -62,12 +64,6 @@ def test_the_report_places_each_mutant_where_its_function_changed(tmp_path):
     for name in survivors:  # each survivor comes with the diff that made it
         assert f"# {name}: survived\n--- loop_attention.py" in done.stdout
     assert sorted(path.name for path in tmp_path.iterdir()) == ["loop_attention.py", "mutation-report.json"]
-
-
-def test_the_recipe_fails_below_its_threshold(tmp_path):
-    shutil.copy(ROOT / "tests" / "loop_attention.py", tmp_path)
-    done = mutation("loop_attention", cwd=tmp_path)  # the default threshold, 100%, is not met
-    assert done.returncode == 1 and "FAIL: score" in done.stdout, done.stdout + done.stderr
 
 
 def test_the_recipe_names_a_module_it_cannot_find(tmp_path):
