@@ -197,6 +197,10 @@ def _rotary_words(fitted, d):
              f"{' of the row index' if model.by_row else ''}"
              f"{f', counted from {model.offset:+d}' if model.offset else ''}; "
              f"the contract: {BASE ** (-2 / d) if len(model.pairs) > 1 else 1.0:.6g} (theta_i = 10000^(-2i/d), d = {d})"]
+    if interleaved:
+        lines.append("the interleaved layout is a convention (GPT-J, Meta's Llama checkpoints), not a slip: to meet the "
+                     "contract's half-split one, permute the features at the boundary: turn x[..., [0, d/2, 1, d/2 + 1, ...]] "
+                     "(the halves interleaved) and take the result's features [0, 2, 4, ..., 1, 3, 5, ...]")
     if not said:
         return data, None, lines
     return data, "; ".join(said), lines
@@ -308,5 +312,10 @@ def _said_waves(probe, data, layout, offset, law, d):
             f"column 2 has f = {data['frequency'][2 % d]:.6g}, phase {round(data['phase'][2 % d], 4) + 0:.4g}; "
             f"column 3 has f = {data['frequency'][3 % d]:.6g}, phase {round(data['phase'][3 % d], 4) + 0:.4g}; the contract: "
             f"f = 10000^(-2i/d) = {BASE ** (-2 / d):.6g} for both, phase 0 (sin) and pi/2 (cos), d = {d}")
-    return Finding("waves", {**data, "offset": offset}, (line,), ("; ".join(said),), (probe.kept(),),
+    lines = (line,)
+    if layout.startswith("the encoding in the concatenated layout"):
+        lines += ("evidence: the concatenated layout is a convention (tensor2tensor's get_timing_signal_1d), not a "
+                  "slip: to meet the contract's, interleave the halves: np.stack([pe[:, :d // 2], pe[:, d // 2:]], "
+                  "axis=-1).reshape(len(pe), d)",)
+    return Finding("waves", {**data, "offset": offset}, lines, ("; ".join(said),), (probe.kept(),),
                    why="the output is what the encoding's formula gives with the measured columns")

@@ -132,3 +132,18 @@ def test_an_implementation_that_answers_differently_each_time_is_not_measured():
     rng = np.random.default_rng(0)
     noisy = types.SimpleNamespace(apply_rope=lambda x, positions: x + rng.standard_normal(x.shape) * 1e-3)
     assert measured(noisy, rope_call("float64")) == []
+
+
+def test_the_convention_lines_say_a_change_at_the_boundary_that_makes_the_contracts_answer():
+    d, rng = 8, np.random.default_rng(5)
+    x, positions = rng.standard_normal((2, 5, d)), np.arange(3, 8)
+    interleave, take = np.ravel(np.stack([np.arange(d // 2), np.arange(d // 2, d)], axis=-1)), np.r_[0:d:2, 1:d:2]
+    from attention_conformance.reference import apply_rope, positional_encoding
+
+    assert np.allclose(rope(interleaved=True).apply_rope(x[..., interleave], positions)[..., take], apply_rope(x, positions))
+    impl = Implementation("variant", rope(interleaved=True), dtype="float64")
+    assert "turn x[..., [0, d/2, 1, d/2 + 1, ...]]" in measure_positions.rotation(impl, rope_call("float64")).lines[-1]
+    pe = encoding(concatenated=True).positional_encoding(7, d)
+    assert np.allclose(np.stack([pe[:, : d // 2], pe[:, d // 2:]], axis=-1).reshape(len(pe), d), positional_encoding(7, d))
+    impl = Implementation("variant", encoding(concatenated=True), dtype="float64")
+    assert "np.stack([pe[:, :d // 2], pe[:, d // 2:]]" in measure_positions.waves(impl, Call("positional_encoding", 7, d)).lines[-1]
