@@ -26,6 +26,10 @@ MEASURED = "measured: "
 # Diagnosing a check costs one call of each mutant that reaches the callable: above this many
 # attention scores (lead axes x queries x keys) it would take long, and is left out.
 LARGEST_DIAGNOSED = 2**22
+# Above that size (a kernel profile's; the default profile's calls stay below), the instruments
+# and probes run on the first few failing checks of each callable only: each costs seconds there,
+# and a tile bug fails a hundred checks.
+MOST_LARGE_DIAGNOSED = 3
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ def _explained(impl, call, observe, got, expected, plain):
     Otherwise the instruments measure (measure.py), and a look-alike stays a candidate only if it
     also reproduces the implementation on their inputs: one candidate is named, with the
     measurements as evidence; with none, a measurement that singles out a mistake names it."""
+    if not _affordable(impl, call):
+        return [f"(not diagnosed: the kit diagnosed the first {MOST_LARGE_DIAGNOSED} failing checks of "
+                f"{call.capability} this large in this run; run this check alone to diagnose it)"]
     candidates = matching(impl, call, observe, got, expected, plain)
     resized = measure.resized_probe(impl, call, observe) if candidates else None
     if resized is not None:  # a look-alike must also give what the implementation gives on other sizes
@@ -142,8 +149,7 @@ def _explained(impl, call, observe, got, expected, plain):
     if len(candidates) == 1:
         found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
     else:
-        found = (measure_positions.findings(impl, call, got) if getattr(call, "capability", None) in measure_positions.POSITIONAL
-                 else measure.findings(impl, call, observe, got, expected, plain))
+        found = measurements(impl, call, observe, got, expected, plain)
         candidates = [mistake for mistake in candidates if measure.holds(mistake.module, found, observe)]
     records.note(measurements={finding.instrument: finding.data for finding in found if finding.data})
     measured = [line for finding in found for line in finding.lines]
@@ -167,18 +173,43 @@ def _explained(impl, call, observe, got, expected, plain):
             return [f"looks like: {titles[0]} (measured: {finding.why})", *measured]
         return [f"measured: fits {len(titles)} descriptions: {'; '.join(titles)} (the summary at the end weighs the "
                 "other checks)", *measured]
-    records.note(candidates=[mistake.name for mistake in candidates])
+    # Several look-alikes and one measured description: the summary may name the description if
+    # the look-alikes stay together over every check (two mistakes that both leave a mask unapplied).
+    shared = [MEASURED + titles[0]] if len(candidates) > 1 and len(titles) == 1 else []
+    records.note(candidates=[mistake.name for mistake in candidates] + shared)
     if len(candidates) == 1:
         (mistake,) = candidates
         records.note(diagnosis=mistake.title)
         return [mistake.explain(why), *measured]
     if candidates:
-        titles = "; ".join(mistake.title for mistake in candidates)
-        return [f"fits {len(candidates)} mistakes of the catalogue: {titles} (the summary at the end weighs the other checks)",
-                *measured]
+        described = f"; measured: {titles[0]}" if shared else ""
+        listed = "; ".join(mistake.title for mistake in candidates)
+        return [f"fits {len(candidates)} mistakes of the catalogue: {listed}{described} (the summary at the end weighs "
+                "the other checks)", *measured]
     from attention_conformance import probes
 
     return measured or probes.findings(impl, call, expected)
+
+
+def _affordable(impl, call):
+    """Whether to diagnose a failing call: any call up to LARGEST_DIAGNOSED, and the first
+    MOST_LARGE_DIAGNOSED larger ones of each callable in the run (counted here)."""
+    if _size(call) <= LARGEST_DIAGNOSED:
+        return True
+    key = ("large", getattr(call, "capability", None))
+    impl.diagnosed[key] += 1
+    return impl.diagnosed[key] <= MOST_LARGE_DIAGNOSED
+
+
+def measurements(impl, call, observe, got, expected, plain):
+    """The instruments' findings: the precision the output was computed in, or what the callable's
+    own instruments measure (the positions', or the attention's)."""
+    narrower = measure.narrower(impl, call, observe, got, expected) if hasattr(call, "named") else None
+    if narrower:
+        return [narrower]
+    if getattr(call, "capability", None) in measure_positions.POSITIONAL:
+        return measure_positions.findings(impl, call, got)
+    return measure.findings(impl, call, observe, got, expected, plain)
 
 
 def matching(impl, call, observe, got, expected, plain):
@@ -296,18 +327,28 @@ def _size(call):
     return largest.size * (largest.shape[-2] if largest.ndim >= 2 else 1)
 
 
-def consensus(failing, conforming):
+def consensus(failing, conforming, named=frozenset()):
     """The one mistake that explains every failing check, or None.
 
     `failing`: for each failing check, the names of the mistakes whose answers matched, or a
     measured mistake's title after MEASURED (empty when none did, or the check could not ask: then
     nothing is explained). `conforming`: the callables whose every check passed; a mistake of the
-    catalogue inside one of them is ruled out, since it would have failed its checks."""
+    catalogue inside one of them is ruled out, since it would have failed its checks. `named`: the
+    mistakes of the catalogue that other callables' checks single out in the same run; one of them
+    among several look-alikes is the one."""
     if not failing or not all(failing):
         return None
     common = set.intersection(*map(set, failing))
     table = catalogue()
     plausible = {name for name in common if name not in table or not table[name].functions <= set(conforming)}
+    looking_alike = {name for name in plausible if name in table}
+    measured = {name for names in failing for name in names if name not in table}
+    if len(looking_alike) == 1:  # one look-alike of the catalogue fits everywhere: it comes with its fix
+        plausible = looking_alike
+    elif len(looking_alike & set(named)) == 1:
+        plausible = looking_alike & set(named)
+    elif len(looking_alike) > 1 and len(measured) == 1:
+        plausible = measured  # the same look-alikes everywhere, one measured description of them: it is named
     if len(plausible) != 1:
         return None
     (name,) = plausible

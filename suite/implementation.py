@@ -1,5 +1,6 @@
 """Finding the implementation under test by name, and looking up its callables."""
 
+import collections
 import importlib
 import inspect
 import sys
@@ -29,6 +30,9 @@ class Implementation:
         self.dtype = dtype
         self.stuck = give_up  # the plugin puts its own in: it knows the check and the terminal
         self.measured = {}  # measure.py's findings by call signature: checks of the same sizes share them
+        # How many failing checks of each callable had a costly diagnosis in this run, by kind
+        # ("probed", "large"): the diagnosis caps them (diagnosis.py, probes.py).
+        self.diagnosed = collections.Counter()
         try:
             self.declaration = Declaration.parse(getattr(target, "CONFORMANCE", None))
         except DeclarationError as error:

@@ -29,8 +29,13 @@ SCALED = ("scaled_dot_product_attention", *LAYERS)
 MASKS = ("create_causal_mask", "create_sliding_window_mask")
 DECODERS = ("decode_step", "decode_chunk")
 MOST_POSITIONS = 24  # the visibility instrument calls the implementation once per key position
+MOST_FED = 12  # and a decoder once per position and piece: it is measured on its first 12 positions
 MOST_SCORES = 2**15  # above this many scores (lead axes x queries x keys) nothing is measured
 MOST_WEIGHTS = 2**16  # nor above this many numbers in one weight (d_model 256): a fit calls the formulas ~70 times
+# The precision instruments compute the plain formulas term by term (every product kept: the
+# largest argument's size times a width): above this many numbers in the largest argument they
+# would take minutes at a kernel profile's sizes, and are left out.
+MOST_TERMWISE = 2**15
 SEED = 20260  # the instruments' own draws
 BUMP = 64.0  # how far the visibility instrument moves one key (its inputs are about 1)
 
@@ -310,19 +315,21 @@ def _by_head(impl, probe, observe):
 
 def decoding_visibility(impl, decoding):
     """Which earlier positions each decoded position sees, the sequence fed in the check's pieces,
-    queries set to zero (w_q = 0); the contract's: every position up to itself."""
-    if decoding.x.shape[1] > MOST_POSITIONS:
-        return None
+    queries set to zero (w_q = 0); the contract's: every position up to itself. A longer sequence
+    is measured on its first MOST_FED positions, fed in the same pieces."""
     rng = np.random.default_rng(SEED)
     params = {key: rng.standard_normal(w.shape) / math.sqrt(w.shape[0]) for key, w in decoding.params.items()}
     params["w_q"] = np.zeros_like(params["w_q"])
-    fed = _Fed(decoding, cast_floats(rng.standard_normal(decoding.x.shape), decoding.dtype),
+    batch, length, width = decoding.x.shape
+    fed = _Fed(decoding, cast_floats(rng.standard_normal((batch, min(length, MOST_FED), width)), decoding.dtype),
                cast_floats(params, decoding.dtype))
     expected = fed.answer(EXACT)
     allowed = impl.allowance.allowed(expected)
     base = fed.answer(impl)
     if base is None or base.shape != expected.shape:
         return None
+    if fed.x.shape[1] < length and (excess_over(base, expected, allowed) <= 1).all():
+        return None  # the mistake shows only on longer sequences (a tile's edge): nothing here measures it
     seen, wanted = [], []
     for j in range(fed.x.shape[1]):
         changed = fed.with_x(_bumped(fed.x, (slice(None), j, slice(None))))
@@ -336,12 +343,21 @@ def decoding_visibility(impl, decoding):
     groups = _grouped(seen, wanted, "batch row")
     if groups is None or (seen == wanted).all() or not (seen > 0).any():  # nothing seen: the blinding silenced it
         return measured
-    pieces = ", ".join(f"{start}-{end - 1}" for start, end in decoding.pieces())
+    first = f"the first {fed.x.shape[1]} positions " if fed.x.shape[1] < length else ""
     lines = tuple(f"evidence: {line}".replace("query", "position").replace("key", "position")
-                  for line in _visibility_lines(groups, f"fed in pieces {pieces}; measured by changing one position "
-                                                        "at a time, w_q set to zero"))
+                  for line in _visibility_lines(groups, f"{first}fed in {_pieces_words(fed.pieces)}; measured by "
+                                                        "changing one position at a time, w_q set to zero"))
     return replace(measured, data=_sees_data(seen, wanted), lines=lines, titles=_visibility_titles(groups),
                    why="which positions each output depends on")
+
+
+def _pieces_words(pieces):
+    """ "pieces of 1 position", or the pieces' spans when they differ in length: "pieces 0-3, 4-4"."""
+    lengths = {end - start for start, end in pieces}
+    if len(lengths) == 1:
+        (length,) = lengths
+        return f"pieces of {length} position{'s' if length > 1 else ''}"
+    return "pieces " + ", ".join(f"{start}-{end - 1}" for start, end in pieces)
 
 
 class _Fed:
@@ -385,7 +401,7 @@ class _Fed:
 def precision(impl, call, observe, got, expected, answers):
     """In float16 and bfloat16: the output is within the budget the plain formulas would have if
     they accumulated every sum in the dtype, term by term, though not within the real one."""
-    if impl.dtype not in ("float16", "bfloat16") or got.shape != expected.shape or _size(call) > MOST_SCORES * 16:
+    if impl.dtype not in ("float16", "bfloat16") or got.shape != expected.shape or _size(call) > MOST_TERMWISE:
         return None
     try:
         accumulating = np.asarray(observe(_answer(Formulas(impl.dtype, sums_in_dtype=True, products_in_dtype=True),
@@ -405,6 +421,53 @@ def precision(impl, call, observe, got, expected, answers):
             f"on {dtype} arrays); accumulate in float32, as np.matmul and @ do, or np.einsum(..., dtype=np.float32)")
     return Finding("precision", {"accumulates_in": dtype, "budget_missed_by": missed}, (line,),
                    (f"sums accumulated in {dtype}",), why="a precision finding, not a mistake of the formulas")
+
+
+# The dtypes narrower than a run's, the fewest significant bits first: a bfloat16 number (8 bits)
+# of float16's range is also a float16 number (11 bits), and both are float32 numbers.
+NARROWER = {"float64": ("bfloat16", "float16", "float32"), "float32": ("bfloat16", "float16")}
+
+
+def narrower(impl, call, observe, got, expected):
+    """In float64 and float32 runs: every value of the output is a number of a narrower dtype and
+    the output is within that dtype's allowance (its plain formulas, or below float32 with every
+    sum accumulated in it): the implementation computes in that dtype."""
+    if got.shape != expected.shape or not np.isfinite(got).any() or _size(call) > MOST_TERMWISE:
+        return None
+    for dtype in NARROWER.get(impl.dtype, ()):
+        try:
+            held = _held_by(got, dtype)
+        except ImportError:  # bfloat16 without ml_dtypes: the kit cannot round to it
+            continue
+        if held:
+            return _computed_in(dtype, impl, call, observe, got, expected)
+    return None
+
+
+def _held_by(values, dtype):
+    """Every value is a number of `dtype`."""
+    if dtype == "bfloat16":
+        import ml_dtypes  # noqa: F401  (teaches numpy the name "bfloat16")
+    return np.array_equal(Formulas(dtype).round(values), values, equal_nan=True)
+
+
+def _computed_in(dtype, impl, call, observe, got, expected):
+    """The finding that the output, whose values are all `dtype` numbers, was computed in `dtype`
+    (None when it misses that dtype's allowance too: a mistake of the formulas besides)."""
+    formulas = plain(dtype) + (() if dtype == "float32" else (Formulas(dtype, sums_in_dtype=True, products_in_dtype=True),))
+    try:
+        answers = tuple(np.asarray(observe(_answer(each, call)), dtype=np.float64) for each in formulas)
+    except Exception:
+        return None
+    within = float(TOLERANCES[dtype].excess(got, expected, answers).max())
+    if within > 1:
+        return None
+    missed = float(impl.allowance.excess(got, expected).max())
+    line = (f"evidence: every value of the output is a {dtype} number, and the output is within {dtype}'s allowance of "
+            f"the contract's answer ({within:.3g} of it) while it misses {impl.dtype}'s by {missed:.3g} times: the "
+            f"implementation computes in {dtype} (a cast, or a library's default); compute in the inputs' dtype")
+    return Finding("precision", {"computes_in": dtype, "run_dtype": impl.dtype, "missed_by": missed}, (line,),
+                   (f"computing in {dtype} inside a {impl.dtype} run",), why="a precision finding, not a mistake of the formulas")
 
 
 def _conforms_in_float32(impl, call, observe):

@@ -396,7 +396,7 @@ class Conformance:
     def diagnoses(self):
         """{capability: Mistake} where the evidence of the run names one mistake (diagnosis.consensus):
         the one behind every failing check of the run, else the one behind every failing check of
-        the callable."""
+        the callable (among its look-alikes, the one that another callable's checks single out)."""
         from attention_conformance import diagnosis
 
         failing = [check for check in self.checks.values() if check["outcome"] == "failed"]
@@ -405,13 +405,14 @@ class Conformance:
         conforming = [c for c in CAPABILITIES if self.impl.provides(c) and self._checks_of(c)
                       and all(check["outcome"] in ("passed", "skipped") for check in self._checks_of(c))]
         everywhere = diagnosis.consensus([check["record"].candidates for check in failing], conforming)
-        found = {}
-        for capability in {check["capability"] for check in failing}:
-            own = [check["record"].candidates for check in failing if check["capability"] == capability]
-            mistake = everywhere or diagnosis.consensus(own, conforming)
-            if mistake:
-                found[capability] = mistake
-        return found
+        own = {capability: [check["record"].candidates for check in failing if check["capability"] == capability]
+               for capability in {check["capability"] for check in failing}}
+        alone = {capability: everywhere or diagnosis.consensus(candidates, conforming)
+                 for capability, candidates in own.items()}
+        named = {mistake.name for mistake in alone.values() if isinstance(mistake, diagnosis.Mistake)}
+        found = {capability: everywhere or diagnosis.consensus(candidates, conforming, named)
+                 for capability, candidates in own.items()}
+        return {capability: mistake for capability, mistake in found.items() if mistake}
 
     def _checks_of(self, capability):
         return [check for check in self.checks.values() if check["capability"] == capability]

@@ -6,11 +6,12 @@ implementation on the instruments' inputs."""
 import math
 import types
 
+import ml_dtypes  # noqa: F401  (teaches numpy the name "bfloat16")
 import numpy as np
 import pytest
 
 import loop_attention
-from attention_conformance import measure, reference
+from attention_conformance import diagnosis, measure, reference
 from attention_conformance.mutants import unscaled_scores as unscaled
 from attention_conformance.calls import Call
 from attention_conformance.cases import attention_inputs, layer_inputs
@@ -182,6 +183,40 @@ def test_sums_accumulated_in_float16_are_a_precision_finding_not_a_mistake_of_th
     assert found[0].data["accumulates_in"] == "float16"
 
 
+def computing_in(dtype, scale=True):
+    """scaled_dot_product_attention computed in `dtype` whatever the inputs' dtype, its output cast
+    back (a .half() in the wrong place); with `scale` False, also unscaled."""
+    def attention(q, k, v, mask=None):
+        q, k, v = (np.asarray(a, dtype=dtype) for a in (q, k, v))
+        scores = q @ np.swapaxes(k, -1, -2)
+        if scale:
+            scores = scores / np.asarray(math.sqrt(q.shape[-1]), dtype=dtype)
+        weights = reference.softmax(scores if mask is None else scores + np.asarray(mask, dtype=dtype))
+        return (weights @ v).astype(dtype).astype(np.float64), weights.astype(np.float64)  # numpy's bfloat16 @ gives float32
+    return types.SimpleNamespace(scaled_dot_product_attention=attention)
+
+
+def narrower(namespace, call):
+    """The precision finding (or None) for `namespace`'s answer to `call`, as a failing check gets it."""
+    impl = Implementation("variant", namespace, dtype=call.dtype)
+    got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64).astype(call.dtype).astype(np.float64)
+    return measure.narrower(impl, call, first, got, np.asarray(first(call.on(EXACT)), dtype=np.float64))
+
+
+@pytest.mark.parametrize("run, narrow", [("float64", "float16"), ("float64", "bfloat16"), ("float64", "float32"),
+                                         ("float32", "float16"), ("float32", "bfloat16")])
+def test_computing_in_a_narrower_dtype_is_a_precision_finding(run, narrow):
+    found = narrower(computing_in(narrow), sdpa_call(run, mask="causal", lq=5))
+    assert found.titles == (f"computing in {narrow} inside a {run} run",), found
+    assert found.data["computes_in"] == narrow and found.data["missed_by"] > 1
+
+
+def test_a_mistake_computed_in_a_narrower_dtype_or_a_correct_answer_is_no_precision_finding():
+    call = sdpa_call("float64")
+    assert narrower(computing_in("float16", scale=False), call) is None  # outside float16's allowance too
+    assert narrower(reference, call) is None and narrower(loop_attention, call) is None
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["reference", "loop_attention"])
 def test_correct_implementations_are_measured_as_the_contract(name, dtype):
@@ -201,3 +236,32 @@ def test_a_look_alike_holds_only_where_it_reproduces_the_implementation_on_the_i
     assert np.allclose(first(call.on(unscaled)), first(variant.scaled_dot_product_attention(*call.args)))
     assert not measure.holds(unscaled, found, first)
     assert titles(found) == ["scores scaled by 1/sqrt(the number of queries) instead of 1/sqrt(d_k)"]
+
+
+def test_only_the_first_failing_checks_of_a_callable_larger_than_the_default_profile_are_diagnosed():
+    # 4,200 keys of width 4 (under a kernel profile a tile bug fails a hundred calls this large):
+    # the first MOST_LARGE_DIAGNOSED are diagnosed, the next one says how to diagnose it.
+    call = sdpa_call("float64", lq=1, lk=4200, d_k=4, d_v=4)
+    assert diagnosis._size(call) > diagnosis.LARGEST_DIAGNOSED
+    impl = Implementation("variant", unscaled, dtype="float64")
+    got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
+    expected = np.asarray(first(call.on(EXACT)), dtype=np.float64)
+    said = [diagnosis.explain(impl, call, first, got, expected, None) for _ in range(diagnosis.MOST_LARGE_DIAGNOSED + 1)]
+    assert all(lines and not lines[0].startswith("(not diagnosed") for lines in said[:-1]), said
+    assert said[-1] == [f"(not diagnosed: the kit diagnosed the first {diagnosis.MOST_LARGE_DIAGNOSED} failing checks "
+                        "of scaled_dot_product_attention this large in this run; run this check alone to diagnose it)"]
+
+
+def test_the_summary_names_one_look_alike_or_else_the_one_measured_description_the_look_alikes_share():
+    measured = diagnosis.MEASURED + "the mask is not applied (every query sees every key)"
+    both = ["cross_mask_ignored", "mask_ignored"]
+    # the same two look-alikes on every check, one measured description: the description
+    assert diagnosis.consensus([[*both, measured], both, [*both, measured]], []).title == measured[len(diagnosis.MEASURED):]
+    # one of them inside a callable whose checks all passed: the other, with its fix
+    assert diagnosis.consensus([[*both, measured], both], ["scaled_dot_product_attention"]).name == "cross_mask_ignored"
+    # one of them singled out by another callable's checks in the same run: that one
+    assert diagnosis.consensus([[*both, measured]], [], named={"mask_ignored"}).name == "mask_ignored"
+    # two measured descriptions, or a check that nothing explains: no name
+    other = diagnosis.MEASURED + "queries see keys the contract hides"
+    assert diagnosis.consensus([[*both, measured], [*both, other]], []) is None
+    assert diagnosis.consensus([[*both, measured], []], []) is None

@@ -2,7 +2,9 @@
 
 Bug: cross_attention, written head by head with einsum, takes a mask argument (to fit the
 contract's signature) and never adds it to the scores.
-Measured: query i sees every context key 0..Lk-1 instead of the unpadded ones; right without a mask.
+Measured: query i sees every context key 0..Lk-1 instead of the unpadded ones (the mask is not
+applied); right without a mask. Two mistakes of the catalogue compute the same: the measurement
+says what they share.
 """
 
 import numpy as np

@@ -2,7 +2,8 @@
 
 Bug: decode_step attends over the cached keys and values plus its own, then returns a cache
 holding only its own key and value: the next step sees just one position of history.
-Measured: step t sees positions t-1..t instead of 0..t (a window of 2); steps 0 and 1 are right.
+Measured: step t sees positions t-1..t instead of 0..t (a sliding window of 2 where the mask is
+causal); steps 0 and 1 are right. A 72-step check is measured on its first 12 steps.
 """
 
 import numpy as np
