@@ -89,14 +89,20 @@ def test_variant_is_killed_by_a_value_check_and_never_named_wrong(runs, name):
         assert run.diagnoses() == [NAMED[name]], run.output[-4000:]
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+# How many variants each low precision names (the README says so): rounding hides the others.
+NAMED_IN = {"float16": 34, "bfloat16": 29}
+
+
+@pytest.mark.parametrize("dtype", NAMED_IN)
 def test_no_variant_is_named_wrong_in_low_precision(dtype):
     # Rounding may hide what float64 shows (silence is allowed), never turn it into another name.
     runs = run_many([f"{ZOO}.{name}" for name in EXPECTED], *OPTIONS, f"--impl-dtype={dtype}")
-    wrong = {}
+    wrong, named_right = {}, 0
     for name in EXPECTED:
         allowed = ALSO_TRUE.get(name) or {NAMED[name]}
         named = set(runs[f"{ZOO}.{name}"].diagnoses())
         if not named <= allowed:
             wrong[name] = sorted(named)
+        named_right += bool(named) and named <= allowed
     assert not wrong, wrong
+    assert named_right >= NAMED_IN[dtype]
