@@ -5,6 +5,15 @@ Every callable of the contract (docs/contract.md) is here, in numpy, written to 
 """
 
 from .attention import create_causal_mask, create_sliding_window_mask, scaled_dot_product_attention, softmax
+from .backward import (
+    apply_rope_backward,
+    causal_self_attention_backward,
+    cross_attention_backward,
+    grouped_query_attention_backward,
+    multi_head_attention_backward,
+    scaled_dot_product_attention_backward,
+    softmax_backward,
+)
 from .decode import decode_chunk, decode_step
 from .heads import (
     causal_self_attention,
@@ -32,4 +41,11 @@ __all__ = [
     "apply_rope",
     "decode_step",
     "decode_chunk",
+    "softmax_backward",
+    "scaled_dot_product_attention_backward",
+    "multi_head_attention_backward",
+    "causal_self_attention_backward",
+    "grouped_query_attention_backward",
+    "cross_attention_backward",
+    "apply_rope_backward",
 ]

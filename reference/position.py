@@ -30,8 +30,13 @@ def apply_rope(x, positions):
     d = x.shape[-1]
     assert d % 2 == 0, f"the feature width d={d} is odd: rotary embedding turns pairs of features"
     half = d // 2
-    theta = 10000.0 ** (-2 * np.arange(half) / d)  # (d/2,)
-    angle = np.asarray(positions)[:, None] * theta  # (seq, d/2)
+    angle = rotary_angles(positions, d)  # (seq, d/2)
     cos, sin = np.cos(angle), np.sin(angle)
     first, second = x[..., :half], x[..., half:]  # (..., seq, d/2) each
     return np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)  # (..., seq, d)
+
+
+def rotary_angles(positions, d):
+    """(seq, d/2): the angle p * theta_i by which position p turns pair i, theta_i = 10000^(-2i/d)."""
+    theta = 10000.0 ** (-np.arange(0, d, 2) / d)  # (d/2,): 2i for i < d/2
+    return np.asarray(positions)[:, None] * theta

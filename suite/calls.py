@@ -11,7 +11,7 @@ import pytest
 from attention_conformance import records
 from attention_conformance.cases import BUILDERS, cast_floats, floating
 from attention_conformance.checks import fail
-from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
+from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES, forward_of
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
 
 TRACEBACK_FRAMES = 8  # of the implementation's own frames shown when it raises: where to look
@@ -65,6 +65,7 @@ class Call:
         result, problem, failure = self.attempt(impl, function)
         if problem:  # no candidates: an exception's type is no evidence of a mistake (any code may raise it)
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
+        self.returned = result  # the whole answer, for a diagnosis that weighs more than the part checked
         return result
 
     def attempt(self, impl, function=None):
@@ -106,7 +107,7 @@ class Call:
     def limits(self):
         """What a declaration may rule out in this call (declaration.Declaration.rules_out)."""
         named = self.named()
-        if self.capability == "scaled_dot_product_attention":
+        if forward_of(self.capability) == "scaled_dot_product_attention":
             q, k, v = named["q"], named["k"], named["v"]
             return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "lengths": (q.shape[-2], k.shape[-2]),
                     "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
@@ -115,7 +116,7 @@ class Call:
         x = named.get("x", named.get("x_t", named.get("x_new")))
         keys = named["context"].shape[1] if "context" in named else x.shape[1]
         limits = {"head_dim": x.shape[-1] // named["n_heads"], "lengths": (x.shape[1], keys)}
-        if self.capability == "causal_self_attention":
+        if forward_of(self.capability) == "causal_self_attention":
             limits["mask"] = "causal"
         elif "mask" in named:
             limits["mask"] = mask_kind(named["mask"], x.shape[1], keys)

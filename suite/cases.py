@@ -55,14 +55,15 @@ def features(seed, dtype, shape):
     return {"x": x}
 
 
-def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="normal"):
+def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="normal", shared_kv=False):
     """{"q", "k", "v", "mask"}: q (*lead, lq, d_k), k (*lead, lk, d_k), v (*lead, lk, d_v).
 
     mask: None; "causal" (lq == lk); "padding": batch row b hides its last b + 1 keys, broadcast
     over the other axes; "window:W": the sliding window of W positions. style: "normal";
     "dominant" (see the module's docstring); "large": scores of about +-1000, all of the first
     query's positive, all of the last one's negative; "ones": v = 1, so that each output row is
-    the sum of its weights.
+    the sum of its weights. shared_kv: k and v keep only the first of the last leading axis (1
+    there), shared by every query of it through broadcasting.
     """
     rng = _generator(seed)
     q, k, v = (rng.standard_normal((*lead, length, width)) for length, width in ((lq, d_k), (lk, d_k), (lk, d_v)))
@@ -76,6 +77,8 @@ def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="norm
         q[..., 0, 0], q[..., -1, 0] = 1000.0 * math.sqrt(d_k), -1000.0 * math.sqrt(d_k)
     elif style == "ones":
         v = np.ones_like(v)
+    if shared_kv:
+        k, v = k[..., :1, :, :], v[..., :1, :, :]
     q, k, v, additive = _cast(dtype, q, k, v, additive)
     return {"q": q, "k": k, "v": v, "mask": additive}
 
@@ -189,7 +192,21 @@ def _dominant_layer(rng, x, source, params, n_heads, n_kv_heads, cross):
     return coded(x.shape[1], queries), source, params
 
 
-BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs)}
+def backward_inputs(seed, dtype, of, d_out="normal", **params):
+    """The inputs the builder named `of` draws from `params`, and "d_out", the gradient of the
+    output: standard normal from the seed's second stream, or "ones"."""
+    found = BUILDERS[of](seed, dtype, **params)
+    if "q" in found:  # attention: (*lead, Lq, d_v), the lead broadcast over q, k and v
+        q, v = found["q"], found["v"]
+        shape = np.broadcast_shapes(q.shape[:-2], v.shape[:-2]) + (q.shape[-2], v.shape[-1])
+    else:  # the layers, softmax and the rotary embedding: the shape of x
+        shape = found["x"].shape
+    d_out = np.ones(shape) if d_out == "ones" else _generator([seed, 1]).standard_normal(shape)
+    return {**found, "d_out": _cast(dtype, d_out)[0]}
+
+
+BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs,
+                                    backward_inputs)}
 
 
 @dataclass(frozen=True)
@@ -234,6 +251,9 @@ class Case:
     def fit(self, declaration):
         """This case within `declaration`: its head width (and value width) moved to declared ones,
         unless pinned. What cannot move (a mask, a length) the check's call then rules out."""
+        if self.draw == "backward_inputs":  # the forward builder's params, fitted as for its forward
+            forward = replace(self, draw=self.params["of"]).fit(declaration)
+            return replace(self, params={**self.params, **forward.params})
         p = self.params
         if self.draw == "attention_inputs":
             d_k = p["d_k"] if "d_k" in self.pinned else declaration.head_dim(p["d_k"])

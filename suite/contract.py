@@ -20,6 +20,15 @@ SIGNATURES = {
     "apply_rope": ("x", "positions"),
     "decode_step": ("x_t", "params", "n_heads", "cache"),
     "decode_chunk": ("x_new", "params", "n_heads", "cache"),
+    # Contract v3, training: the gradient of sum(F(...) * d_out) with respect to F's differentiable
+    # inputs (DIFFERENTIABLE), d_out inserted after F's required arguments.
+    "softmax_backward": ("x", "d_out", "axis"),
+    "scaled_dot_product_attention_backward": ("q", "k", "v", "d_out", "mask"),
+    "multi_head_attention_backward": ("x", "params", "n_heads", "d_out", "mask"),
+    "causal_self_attention_backward": ("x", "params", "n_heads", "d_out"),
+    "grouped_query_attention_backward": ("x", "params", "n_heads", "n_kv_heads", "d_out", "mask"),
+    "cross_attention_backward": ("x", "context", "params", "n_heads", "d_out", "mask"),
+    "apply_rope_backward": ("x", "positions", "d_out"),
 }
 
 CAPABILITIES = tuple(SIGNATURES)
@@ -32,6 +41,34 @@ V1 = (
     "softmax", "create_causal_mask", "scaled_dot_product_attention", "split_heads", "merge_heads",
     "multi_head_attention", "causal_self_attention", "positional_encoding", "embed", "decode_step",
 )  # fmt: skip
+
+# Contract v3: each backward callable, and the forward callable it differentiates.
+BACKWARD = {name: name.removesuffix("_backward") for name in SIGNATURES if name.endswith("_backward")}
+
+# The inputs each backward callable returns the gradient of, in its result's order; masks,
+# positions, n_heads, n_kv_heads and axis are constants.
+DIFFERENTIABLE = {
+    "softmax_backward": ("x",),
+    "scaled_dot_product_attention_backward": ("q", "k", "v"),
+    "multi_head_attention_backward": ("x", "params"),
+    "causal_self_attention_backward": ("x", "params"),
+    "grouped_query_attention_backward": ("x", "params"),
+    "cross_attention_backward": ("x", "context", "params"),
+    "apply_rope_backward": ("x",),
+}
+
+
+def places(capability):
+    """(the positions of the forward `capability`'s differentiable inputs in its call, the position
+    of d_out in its backward's call): what an adapter needs to derive the backward from the forward."""
+    backward = f"{capability}_backward"
+    return [SIGNATURES[capability].index(name) for name in DIFFERENTIABLE[backward]], SIGNATURES[backward].index("d_out")
+
+
+def forward_of(capability):
+    """The forward callable whose limits (head widths, lengths, masks) a call of `capability` has."""
+    return BACKWARD.get(capability, capability)
+
 
 # What each axis of an array argument means, from its last axis back ("..." stands for any
 # leading axes): the words in which the probes say what moved (probes.py).

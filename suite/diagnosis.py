@@ -18,7 +18,9 @@ from importlib import import_module
 
 import numpy as np
 
-from attention_conformance import measure, measure_positions, mutants, records
+from attention_conformance import measure, measure_gradients, measure_positions, mutants, oracle, records
+from attention_conformance.contract import BACKWARD
+from attention_conformance.gradients import gradients
 from attention_conformance.precision import TOLERANCES, excess_over
 
 # A candidate named by a measurement, not by the catalogue: its title follows (consensus).
@@ -89,13 +91,32 @@ def reached_by(capability):
         name = todo.pop()
         if name in functions and name not in reached:
             reached.add(name)
-            todo += functions[name].__code__.co_names
+            todo += _names(functions[name].__code__)
     return frozenset(reached)
 
 
+def _names(code):
+    """The global names a code object uses, its nested comprehensions' and generators' included."""
+    nested = [name for const in code.co_consts if hasattr(const, "co_names") for name in _names(const)]
+    return [*code.co_names, *nested]
+
+
 def relevant(capability):
-    """The mistakes whose functions the callable reaches."""
-    return [mistake for mistake in catalogue().values() if mistake.functions & reached_by(capability)]
+    """The mistakes whose functions the callable reaches; for a backward callable, only those of the
+    backward pass. A mistake of the forward pass shows in the forward's own checks, which weigh its
+    look-alikes; its gradient alone can single out one of several forward mistakes that compute the
+    same gradient (a mask forgotten and a mask of the wrong shape), and name the wrong one."""
+    reached = reached_by(capability)
+    if capability in BACKWARD:
+        reached = reached & _backward_functions()
+    return [mistake for mistake in catalogue().values() if mistake.functions & reached]
+
+
+@functools.cache
+def _backward_functions():
+    """The reference's functions of the backward pass (reference/backward.py)."""
+    return frozenset(name for name, function in mutants.reference_functions().items()
+                     if function.__module__.endswith(".backward"))
 
 
 def explain(impl, call, observe, got, expected, plain):
@@ -203,12 +224,16 @@ def _affordable(impl, call):
 
 def measurements(impl, call, observe, got, expected, plain):
     """The instruments' findings: the precision the output was computed in, or what the callable's
-    own instruments measure (the positions', or the attention's)."""
+    own instruments measure (the positions', the gradients', or the attention's)."""
     narrower = measure.narrower(impl, call, observe, got, expected) if hasattr(call, "named") else None
     if narrower:
         return [narrower]
     if getattr(call, "capability", None) in measure_positions.POSITIONAL:
         return measure_positions.findings(impl, call, got)
+    if getattr(call, "capability", None) in BACKWARD:
+        if plain is None and impl.allowance.needs_plain:  # a gradient of another shape: the check had no need of them
+            plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
+        return measure_gradients.findings(call, got, expected, impl.allowance.allowed(expected, plain))
     return measure.findings(impl, call, observe, got, expected, plain)
 
 
@@ -233,15 +258,46 @@ def matching(impl, call, observe, got, expected, plain):
             else:  # the mistake's answer matches what the implementation gave, and fails the check itself
                 would = np.asarray(observe(call.on(module)), dtype=np.float64)
                 same_shape = would.shape == expected.shape
+                near = allowed if same_shape else allowance.allowed(would)
+                if call.capability in BACKWARD:  # a gradient c times too large rounds c times as far (_same_gradients)
+                    near = near * max(1.0, _largest(would) / max(_largest(expected), np.finfo(np.float64).tiny))
                 matched = would.shape == got.shape and bool(
-                    (excess_over(got, would, allowed if same_shape else allowance.allowed(would)) <= 1).all()
+                    (excess_over(got, would, near) <= 1).all()
                     and not (same_shape and (allowance.excess(would, expected, plain) <= 1).all())
-                )
+                ) and _same_gradients(impl, call, module)
         except Exception:  # the mistake raises on these inputs (a shape error): no evidence either way
             matched = False
         if matched:
             found.append(mistake)
     return found
+
+
+def _same_gradients(impl, call, module):
+    """For a backward callable, whether the look-alike gives every gradient the implementation gave,
+    not only the one checked (a dk off by sqrt(d_k) is not a mistake that also puts dq off); True
+    for the forward callables, whose checks observe what names the mistake."""
+    result = getattr(call, "returned", None)
+    if call.capability not in BACKWARD or result is None:
+        return True
+    answers = [call.on(formulas) for formulas in oracle.plain(impl.dtype)] if impl.allowance.needs_plain else None
+    for _, read in gradients(call.capability):
+        got, would, exact = (np.asarray(read(answer), dtype=np.float64)
+                             for answer in (result, call.on(module), call.on(oracle.EXACT)))
+        if got.shape != would.shape:
+            return False
+        plain = answers and tuple(np.asarray(read(answer), dtype=np.float64) for answer in answers)
+        allowed = impl.allowance.allowed(exact, plain) if exact.shape == got.shape else impl.allowance.allowed(would)
+        # rounding grows with the values: a gradient sqrt(d_k) times too large rounds sqrt(d_k) times as far
+        allowed = allowed * max(1.0, _largest(would) / max(_largest(exact), np.finfo(np.float64).tiny))
+        if not (excess_over(got, would, np.where(np.isinf(exact), 0.0, allowed)) <= 1).all():
+            return False
+    return True
+
+
+def _largest(values):
+    """The largest finite magnitude among the values (0 for none)."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _reproducing(call, observe, found):
@@ -264,8 +320,6 @@ def _narrowed(impl, call, observe, candidates):
     if problem:
         return candidates
     try:
-        from attention_conformance import oracle
-
         got = np.asarray(observe(result), dtype=np.float64)
         expected = np.asarray(observe(folded.on(oracle.EXACT)), dtype=np.float64)
         plain = None

@@ -129,6 +129,71 @@ class Formulas:
         first, second = x[..., :half], x[..., half:]
         return self.round(np.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1))
 
+    # Contract v3, the backward pass. Written the way FlashAttention's backward is (Dao, 2022,
+    # algorithm 4), not as the reference's chain rule: the softmax's inner sum comes from the output,
+    # sum_j P_ij dP_ij = sum_d dO_id O_id, and a key/value head's gradient is gathered from its
+    # query heads by stride; the weights' gradients are einsums over the batch and the positions.
+
+    def softmax_backward(self, x, d_out, axis=-1):
+        y, d_out = self.softmax(x, axis=axis), self.round(d_out)
+        inner = self.round(np.sum((y * d_out).astype(self.sums), axis=axis, keepdims=True))  # <y, d_out> per slice
+        return self.round(self.round(y * d_out) - self.round(y * inner))
+
+    def scaled_dot_product_attention_backward(self, q, k, v, d_out, mask=None):
+        q, k, v, d_out = map(self.round, (q, k, v, d_out))
+        out, weights = self.scaled_dot_product_attention(q, k, v, mask)
+        d_weights = self.round(self.matmul(d_out, np.swapaxes(v, -1, -2)))  # (..., Lq, Lk)
+        inner = self.round(np.sum((d_out * out).astype(self.sums), axis=-1, keepdims=True))  # (..., Lq, 1)
+        d_scores = self.round(weights * self.round(d_weights - inner))
+        scale = self.scale(q.shape[-1])
+        d_q = self.round(self.round(self.matmul(d_scores, k)) * scale)
+        d_k = self.round(self.round(self.matmul(np.swapaxes(d_scores, -1, -2), q)) * scale)
+        d_v = self.round(self.matmul(np.swapaxes(weights, -1, -2), d_out))
+        return summed_to(d_q, q.shape), summed_to(d_k, k.shape), summed_to(d_v, v.shape)
+
+    def _attend_backward(self, x, context, params, n_heads, n_kv_heads, d_out, mask):
+        """(dx through the queries, d_context, d_params) of _attend."""
+        x, context, d_out = map(self.round, (x, context, d_out))
+        w = {name: self.round(value) for name, value in params.items()}
+        q = self._project(x, w["w_q"], n_heads)
+        k = self._project(context, w["w_k"], n_kv_heads)
+        v = self._project(context, w["w_v"], n_kv_heads)
+        group = n_heads // n_kv_heads
+        out, _ = self.scaled_dot_product_attention(q, np.repeat(k, group, axis=1), np.repeat(v, group, axis=1), mask)
+        merged = self.merge_heads(out)
+        d_merged = self.round(self.matmul(d_out, w["w_o"].T))
+        d_q, d_k, d_v = self.scaled_dot_product_attention_backward(
+            q, np.repeat(k, group, axis=1), np.repeat(v, group, axis=1), self.split_heads(d_merged, n_heads), mask)
+        # query head j * group + i used key/value head j: member i of every group, gathered by stride
+        d_k, d_v = (self.round(sum(d[:, member::group] for member in range(group))) for d in (d_k, d_v))
+        d_q, d_k, d_v = map(self.merge_heads, (d_q, d_k, d_v))
+        d_params = {"w_q": self._weight_gradient(x, d_q), "w_k": self._weight_gradient(context, d_k),
+                    "w_v": self._weight_gradient(context, d_v), "w_o": self._weight_gradient(merged, d_out)}
+        d_x = self.round(self.matmul(d_q, w["w_q"].T))
+        d_context = self.round(self.round(self.matmul(d_k, w["w_k"].T)) + self.round(self.matmul(d_v, w["w_v"].T)))
+        return d_x, d_context, d_params
+
+    def _weight_gradient(self, x, d_y):
+        return self.round(np.einsum("bsi,bsj->ij", x, d_y))
+
+    def multi_head_attention_backward(self, x, params, n_heads, d_out, mask=None):
+        d_x, d_context, d_params = self._attend_backward(x, x, params, n_heads, n_heads, d_out, mask)
+        return self.round(d_x + d_context), d_params
+
+    def causal_self_attention_backward(self, x, params, n_heads, d_out):
+        return self.multi_head_attention_backward(x, params, n_heads, d_out, self.create_causal_mask(x.shape[1]))
+
+    def grouped_query_attention_backward(self, x, params, n_heads, n_kv_heads, d_out, mask=None):
+        d_x, d_context, d_params = self._attend_backward(x, x, params, n_heads, n_kv_heads, d_out, mask)
+        return self.round(d_x + d_context), d_params
+
+    def cross_attention_backward(self, x, context, params, n_heads, d_out, mask=None):
+        return self._attend_backward(x, context, params, n_heads, n_heads, d_out, mask)
+
+    def apply_rope_backward(self, x, positions, d_out):
+        """A rotation's gradient is the rotation back: the rotary embedding at the negated positions."""
+        return self.apply_rope(d_out, -np.asarray(positions))
+
     def decode_chunk(self, x_new, params, n_heads, cache=None):
         """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""
         prefix = x_new if cache is None else np.concatenate([cache, x_new], axis=1)
@@ -136,6 +201,13 @@ class Formulas:
 
     def decode_step(self, x_t, params, n_heads, cache=None):
         return self.decode_chunk(x_t, params, n_heads, cache)
+
+
+def summed_to(gradient, shape):
+    """A broadcast input's gradient: summed over the axes broadcasting added or stretched from 1."""
+    lead = gradient.ndim - len(shape)
+    stretched = [lead + axis for axis, size in enumerate(shape) if size == 1 and gradient.shape[lead + axis] != 1]
+    return np.sum(gradient, axis=(*range(lead), *stretched)).reshape(shape)
 
 
 EXACT = Formulas()

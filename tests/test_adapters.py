@@ -1,5 +1,5 @@
-"""The adapters pass every check of what they provide, at their own precision: the PyTorch adapter
-the whole of contract v2 in every dtype, each forced SDPA backend within its declaration, JAX at
+"""The adapters pass every check of what they provide, at their own precision, gradients included
+(derived by autograd): the PyTorch adapter the whole of contract v3 in every dtype, each forced SDPA backend within its declaration, JAX at
 float32 and bfloat16, and the README's worked example."""
 
 import importlib.util
@@ -32,6 +32,33 @@ efficient = ForcedBackend("math", DECLARATIONS["efficient"])
 cudnn = ForcedBackend("math", DECLARATIONS["cudnn"])
 """
 
+# Attention written in plain torch, as a from-scratch model does, its gradients by autograd (derive)
+PLAIN_TORCH = """
+import math
+
+import torch
+
+from attention_conformance.adapters.torch_attention import derive, to_torch
+
+
+def _attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:  # the suite's numpy mask, or the layer's own tensor
+        scores = scores + (mask if torch.is_tensor(mask) else to_torch(mask)).to(scores.dtype)
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def _causal_self_attention(x, params, n_heads):
+    batch, seq, d_model = x.shape
+    q, k, v = ((x @ params[name]).view(batch, seq, n_heads, -1).transpose(1, 2) for name in ("w_q", "w_k", "w_v"))
+    mask = torch.full((seq, seq), -math.inf).triu(1)
+    return _attention(q, k, v, mask).transpose(1, 2).reshape(batch, seq, d_model) @ params["w_o"]
+
+
+scaled_dot_product_attention, scaled_dot_product_attention_backward = derive(_attention, "scaled_dot_product_attention")
+causal_self_attention, causal_self_attention_backward = derive(_causal_self_attention, "causal_self_attention")
+"""
+
 
 def require(framework):
     if importlib.util.find_spec(framework) is None:
@@ -49,7 +76,17 @@ def test_the_adapter_passes_every_check_of_what_it_provides(framework, adapter, 
     assert all(any(reason in message for reason in ALLOWED_SKIPS) for message in skips), skips
 
 
-def test_the_torch_adapter_provides_the_whole_of_contract_v2():
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_plain_torch_attention_and_its_autograd_gradients_pass(dtype, tmp_path):
+    require("torch")
+    (tmp_path / "plain_torch.py").write_text(PLAIN_TORCH)
+    run = run_suite("plain_torch", f"--impl-dtype={dtype}", *OPTIONS, cwd=tmp_path)
+    assert run.returncode == 0, run.output[-4000:]
+    assert conforming(run) == {"scaled_dot_product_attention", "causal_self_attention",
+                               "scaled_dot_product_attention_backward", "causal_self_attention_backward"}
+
+
+def test_the_torch_adapter_provides_the_whole_of_contract_v3():
     require("torch")
     run = run_suite("attention_conformance.adapters.torch_attention", *OPTIONS)
     assert run.returncode == 0 and all(outcome.status == "passed" for outcome in run.outcomes.values()), run.output[-3000:]
@@ -84,21 +121,27 @@ def test_the_readme_example_checks_an_adopters_own_pytorch_layer(dtype):
     require("torch")
     run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "examples" / "pytorch")
     assert run.returncode == 0, run.output[-4000:]
-    assert "causal_self_attention         conforms" in run.output
-    ran = {test for test, outcome in run.outcomes.items() if outcome.status == "passed"}
-    assert ran and all(test.startswith("test_multi_head.py::test_causal_self_attention") for test in ran), ran
+    assert conforming(run) == {"causal_self_attention", "causal_self_attention_backward"}, run.output[-3000:]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_the_llama_example_checks_hugging_faces_own_attention_and_rotary_embedding(dtype):
     require("transformers")
     run = run_suite("conformance_adapter", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "examples" / "llama")
     assert run.returncode == 0, run.output[-4000:]
-    for capability in ("grouped_query_attention", "apply_rope", "causal_self_attention", "multi_head_attention"):
-        assert f"{capability:<30}conforms" in run.output, run.output[-3000:]
+    provided = {"grouped_query_attention", "apply_rope", "causal_self_attention", "multi_head_attention"}
+    assert conforming(run) == provided | {f"{capability}_backward" for capability in provided}, run.output[-3000:]
+
+
+def conforming(run):
+    """The callables of which at least one check passed and none failed."""
+    passed = {outcome.capability for outcome in run.outcomes.values() if outcome.status == "passed"}
+    return passed - {outcome.capability for outcome in run.outcomes.values() if outcome.status == "failed"}
 
 
 def test_the_llama_example_declares_that_it_computes_in_float32():
     require("transformers")
     run = run_suite("conformance_adapter", "--impl-dtype=float64", *OPTIONS, cwd=ROOT / "examples" / "llama")
-    assert "grouped_query_attention       not tested: CONFORMANCE rules out all" in run.output, run.output[-3000:]
+    lines = [line.split() for line in run.output.splitlines()]
+    assert ["grouped_query_attention", "not", "tested:", "CONFORMANCE", "rules", "out", "all"] in [
+        line[:7] for line in lines], run.output[-3000:]

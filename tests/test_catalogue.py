@@ -50,12 +50,15 @@ def run(runs, name):
     return found
 
 
-def test_the_catalogue_holds_every_mutant_module_and_at_least_thirty_of_contract_v1():
+def test_the_catalogue_holds_every_mutant_module_thirty_of_contract_v1_and_ten_of_the_backward_pass():
     assert set(CATALOGUE) == set(mutant_names())
     v2 = {"grouped_query_attention", "cross_attention", "apply_rope", "decode_chunk", "create_sliding_window_mask"}
     assert sum(not mistake.functions & v2 for mistake in CATALOGUE.values()) >= 30
     for callable_ in v2:
         assert sum(callable_ in mistake.functions for mistake in CATALOGUE.values()) >= 2, callable_
+    # contract v3: at least ten mistakes of the backward pass, in the reference's backward functions
+    backward = {name for name, function in reference_functions().items() if function.__module__.endswith(".backward")}
+    assert sum(mistake.functions <= backward for mistake in CATALOGUE.values()) >= 10
 
 
 def test_the_reference_passes_without_a_word_of_diagnosis(runs):

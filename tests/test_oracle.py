@@ -7,6 +7,7 @@ import pytest
 
 from attention_conformance import definitions, reference
 from attention_conformance.cases import attention_inputs, layer_inputs, rope_inputs
+from attention_conformance.contract import BACKWARD
 from attention_conformance.oracle import EXACT, Formulas, plain
 from tools.kill_matrix import OPTIONS, ROOT, run_suite
 
@@ -67,4 +68,5 @@ def test_the_plain_low_precision_formulas_err_at_their_dtypes_rounding_and_no_mo
 def test_an_implementation_written_with_einsum_and_loops_passes_contract_v2(dtype):
     done = run_suite("loop_attention", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "tests")
     assert done.returncode == 0, done.output[-3000:]
-    assert "skipped" not in {outcome.status for outcome in done.outcomes.values()}, "it provides every callable"
+    skipped = {outcome.capability for outcome in done.outcomes.values() if outcome.status == "skipped"}
+    assert skipped <= set(BACKWARD), "it provides every callable of contract v2"

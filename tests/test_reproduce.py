@@ -9,9 +9,13 @@ import pytest
 from tools.kill_matrix import MUTANTS, OPTIONS, ROOT, run_suite
 
 COMPARE = """
-def first(result):
-    return np.asarray(result[0] if isinstance(result, tuple) else result, dtype=np.float64)
-print(float(np.nanmax(np.abs(first(got) - first(expected)))))
+def arrays(result):  # every array of a result: an output, (output, weights), gradients and their dicts
+    if isinstance(result, dict):
+        return [array for value in result.values() for array in arrays(value)]
+    if isinstance(result, tuple):
+        return [array for value in result for array in arrays(value)]
+    return [np.asarray(result, dtype=np.float64)]
+print(max(float(np.nanmax(np.abs(a - b))) for a, b in zip(arrays(got), arrays(expected))))
 """
 
 ROUNDING = {"float64": 1e-9, "float32": 1e-4, "bfloat16": 1e-2}  # above any rounding of the dtype at these sizes

@@ -52,6 +52,10 @@ NAMED = {
     "cross_mask_ignored_from_scratch": NOT_APPLIED,  # two look-alikes of the catalogue compute it: measured
     "decode_step_keeps_one_step": "a sliding window of 2 positions where the mask is causal",
     "accumulates_in_float16": "computing in float16 inside a float64 run",
+    "grad_dk_unscaled_einsum": "the backward leaves out the scores' factor 1/sqrt(d_k)",
+    # by a look-alike of the catalogue (the gradients of the backward pass)
+    "grad_dq_dk_scaled_by_d_k": "query and key gradients scaled twice",
+    "grad_broadcast_kv_not_reduced_einsum": "gradients of broadcast inputs not summed back",
 }
 # Measurements say what they measured in more than one true way (the mask inverted, keep and hide swapped).
 ALSO_TRUE = {
@@ -64,6 +68,11 @@ ALSO_TRUE = {
                                              "queries see other keys than the contract's"},
     "chunk_sees_next_position": {"each position also sees the next one (an off-by-one in the mask)",
                                  "queries see keys the contract hides"},
+    # dv from unmasked weights: measured as gradient on masked keys; where dominant keys leave the
+    # masked ones little weight, dq and dk of the catalogue's mistake are within rounding of right
+    # ones in low precision, and it is named too: both are true of this backward
+    "grad_dv_from_unmasked_weights": {"gradient reaches keys the mask hides",
+                                      "backward recomputes the weights without the mask"},
 }
 
 
@@ -89,8 +98,9 @@ def test_variant_is_killed_by_a_value_check_and_never_named_wrong(runs, name):
         assert run.diagnoses() == [NAMED[name]], run.output[-4000:]
 
 
-# How many variants each low precision names (the README says so): rounding hides the others.
-NAMED_IN = {"float16": 34, "bfloat16": 29}
+# How many variants each low precision names (the README says so): rounding hides the others, and
+# numpy's einsum, which has no bfloat16, stops the two einsum backward variants there.
+NAMED_IN = {"float16": 38, "bfloat16": 31}
 
 
 @pytest.mark.parametrize("dtype", NAMED_IN)

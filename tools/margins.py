@@ -4,7 +4,7 @@ mutants and the kernel bugs land, in every dtype and profile: python -m tools.ma
 Runs the suite (reading each run's --impl-report) and prints Markdown tables:
 - correct implementations (the reference, the PyTorch adapters whose framework is installed, the
   tiled kernels of tests/kernels) x dtype x profile: the largest share of what is allowed that
-  any check used (1 is the limit);
+  any check used (1 is the limit), and that the checks of the gradients used;
 - the hand-written mutants x dtype (default profile), and the tiled kernels' bugs x dtype (the
   16-wide kernel's under the default profile, the 64-wide kernel's under the kernel profile, in
   bfloat16): the largest error of a failing check as a multiple of what is allowed,
@@ -15,7 +15,7 @@ import importlib.util
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from attention_conformance.contract import DTYPES
+from attention_conformance.contract import BACKWARD, DTYPES
 from tools.kill_matrix import MUTANTS, OPTIONS, ROOT, mutant_names, run_suite
 
 KERNELS = ROOT / "tests" / "kernels"
@@ -23,7 +23,8 @@ sys.path.append(str(KERNELS))
 from tiled import BUGS  # noqa: E402  (tests/kernels is not a package)
 
 CORRECT = [("attention_conformance.reference", ROOT), ("tiled:small", KERNELS), ("tiled:wide", KERNELS)]
-ADAPTERS = {"torch": ["attention_conformance.adapters.torch_attention", "attention_conformance.adapters.torch_sdpa:flash"]}
+ADAPTERS = {"torch": ["attention_conformance.adapters.torch_attention", "attention_conformance.adapters.torch_sdpa:flash",
+                     "attention_conformance.adapters.torch_sdpa:math"]}
 PROFILES = ("default", "kernel")
 # The 64-wide kernel's bugs run in bfloat16, a dtype kernels compute in: failing kernel-profile runs
 # of this numpy kernel take minutes in the other dtypes (float64: naming mistakes at 1,000
@@ -32,12 +33,19 @@ PROFILES = ("default", "kernel")
 WIDE_DTYPES = ("bfloat16",)
 
 
-def used(run):
-    """The largest share of what is allowed used by any check of a passing run, as text."""
+def used(run, of=lambda capability: True):
+    """The largest share of what is allowed used by any check of a passing run (of the callables
+    `of` chooses), as text."""
     if run.returncode != 0:
         return f"FAILS {len(run.failed())} checks" if run.failed() else f"error (exit {run.returncode})"
-    shares = [float(o.worst) for o in run.outcomes.values() if o.status == "passed" and o.worst is not None]
+    shares = [float(o.worst) for o in run.outcomes.values()
+              if o.status == "passed" and o.worst is not None and of(o.capability)]
     return f"passes, {max(shares):.2f}" if shares else "nothing tested"
+
+
+def used_by_gradients(run):
+    """used(), over the checks of the backward callables (contract v3) alone."""
+    return used(run, lambda capability: capability in BACKWARD)
 
 
 def margin(run):
@@ -78,6 +86,9 @@ def main():
     columns = [f"{dtype}, {profile}" for dtype in DTYPES for profile in PROFILES]
     table("Correct implementations: the largest share of the tolerance or budget a check used",
           {impl: {column: results[(impl, column)] for column in columns} for impl, _ in correct}, columns, used)
+    table("Correct implementations, the gradients' checks alone (contract v3)",
+          {impl: {column: results[(impl, column)] for column in columns} for impl, _ in correct}, columns,
+          used_by_gradients)
     table("Hand-written mutants (default profile): how far outside, at most",
           {impl: {dtype: results[(impl, dtype)] for dtype in DTYPES} for impl, _ in mutants}, list(DTYPES), margin)
     table("Tile bugs (16-wide: default profile; 64-wide: kernel profile): how far outside, at most",

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 import torch.nn.functional as F
 
-from attention_conformance.adapters.torch_attention import to_numpy, to_torch
+from attention_conformance.adapters.torch_attention import derive
 from my_model import CausalSelfAttention
 
 
@@ -28,17 +28,17 @@ class MaskForgotten(CausalSelfAttention):
 
 
 def adapter(layer_class=CausalSelfAttention, load_qkv=lambda w: w.T):
-    """conformance_adapter's causal_self_attention, on `layer_class`, loading w_q, w_k, w_v with `load_qkv`."""
+    """conformance_adapter's causal_self_attention and its gradient, on `layer_class`, loading w_q,
+    w_k, w_v with `load_qkv`."""
 
     def causal_self_attention(x, params, n_heads):
-        x = to_torch(x)
         layer = layer_class(x.shape[-1], n_heads).to(x.dtype)
-        with torch.no_grad():
-            layer.c_attn.weight.copy_(torch.cat([load_qkv(to_torch(params[name])) for name in ("w_q", "w_k", "w_v")]))
-            layer.c_proj.weight.copy_(to_torch(params["w_o"]).T)
-            return to_numpy(layer(x))
+        weights = {"c_attn.weight": torch.cat([load_qkv(params[name]) for name in ("w_q", "w_k", "w_v")]),
+                   "c_proj.weight": params["w_o"].T}
+        return torch.func.functional_call(layer, weights, (x,))
 
-    return SimpleNamespace(causal_self_attention=causal_self_attention)
+    forward, backward = derive(causal_self_attention, "causal_self_attention")
+    return SimpleNamespace(causal_self_attention=forward, causal_self_attention_backward=backward)
 
 
 mask_forgotten = adapter(layer_class=MaskForgotten)

@@ -1,6 +1,10 @@
 """The contract on PyTorch: F.scaled_dot_product_attention (with enable_gqa for grouped queries),
 nn.MultiheadAttention, a tensor KV cache, and torch versions of the other callables.
 
+Contract v3's gradients come from torch.autograd, not from a hand-written backward: each
+differentiable callable is written once as a function of tensors, and `derive` makes the numpy
+forward and backward of it (one line each; an adopter's adapter can do the same).
+
 Requires torch (`pip install 'attention-conformance[torch]'`). Tensors keep the dtype of the
 suite's inputs; the callables without array inputs (masks, positional encoding) answer in
 float64, the contract's default. $ATTENTION_TORCH_DEVICE chooses the device (default "cpu";
@@ -13,6 +17,8 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from attention_conformance.contract import places
 
 DEVICE = os.environ.get("ATTENTION_TORCH_DEVICE", "cpu")
 
@@ -30,8 +36,60 @@ def to_numpy(tensor):
     return (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy()
 
 
-def softmax(x, axis=-1):
-    return to_numpy(torch.softmax(to_torch(x), dim=axis))
+def derive(tensor_function, capability):
+    """(forward, backward): the contract's numpy `capability` and `capability`_backward, both
+    made of tensor_function, which computes the forward on tensors.
+
+    tensor_function takes the forward's arguments in the contract's order: its differentiable
+    inputs (contract.DIFFERENTIABLE; params as a dict) as tensors on DEVICE in the input dtype,
+    the constants (masks, positions, head counts, axis) as the suite passes them. The backward
+    runs it again on tensors that record their gradient and hands d_out to torch.autograd.grad,
+    so one line gives an adapter both callables:
+
+        softmax, softmax_backward = derive(lambda x, axis=-1: torch.softmax(x, dim=axis), "softmax")
+    """
+    backward_name = f"{capability}_backward"
+    wrt, at = places(capability)  # where the differentiable inputs sit in a call, where d_out does
+
+    def run(args, kwargs, requires_grad):
+        """(output, the differentiable inputs as the tensors tensor_function got)."""
+        inputs = {place: _tensors(args[place], requires_grad) for place in wrt}
+        output = tensor_function(*(inputs.get(place, arg) for place, arg in enumerate(args)), **kwargs)
+        return output, list(inputs.values())
+
+    def forward(*args, **kwargs):
+        with torch.no_grad():  # no gradient asked for: no graph kept
+            return to_numpy(run(args, kwargs, requires_grad=False)[0])
+
+    def backward(*args, **kwargs):
+        d_out, args = args[at], args[:at] + args[at + 1 :]
+        output, inputs = run(args, kwargs, requires_grad=True)
+        leaves = [tensor for value in inputs for tensor in (value.values() if isinstance(value, dict) else [value])]
+        gradients = iter(torch.autograd.grad(output, leaves, to_torch(d_out).to(output.dtype)))
+        result = tuple(_gradient_like(value, gradients) for value in inputs)
+        return result[0] if len(result) == 1 else result
+
+    forward.__qualname__, backward.__qualname__ = capability, backward_name  # how their reprs name them
+    forward.__doc__ = tensor_function.__doc__
+    return forward, backward
+
+
+def _tensors(value, requires_grad):
+    """An array, or each array of a dict (params), as a tensor on DEVICE."""
+    if isinstance(value, dict):
+        return {key: _tensors(item, requires_grad) for key, item in value.items()}
+    return to_torch(value).requires_grad_(requires_grad)
+
+
+def _gradient_like(value, gradients):
+    """The gradient of value, in its form (a dict: the same keys), as numpy arrays taken in order
+    from the iterator `gradients`."""
+    if isinstance(value, dict):
+        return {key: to_numpy(next(gradients)) for key in value}
+    return to_numpy(next(gradients))
+
+
+softmax, softmax_backward = derive(lambda x, axis=-1: torch.softmax(x, dim=axis), "softmax")
 
 
 def _mask_from(seen):
@@ -48,10 +106,15 @@ def create_sliding_window_mask(seq_len, window):
     return _mask_from(ones.tril() & ones.triu(diagonal=1 - window))  # 0 <= i - j < window
 
 
-def scaled_dot_product_attention(q, k, v, mask=None):
-    """PyTorch's fused attention returns no weights: the contract allows the output alone."""
+def _scaled_dot_product_attention(q, k, v, mask=None):
+    """PyTorch's fused attention returns no weights: the contract allows the output alone. It
+    broadcasts q, k and v against each other, and autograd sums each gradient back to its input."""
     attn_mask = None if mask is None else to_torch(mask)
-    return to_numpy(F.scaled_dot_product_attention(to_torch(q), to_torch(k), to_torch(v), attn_mask=attn_mask))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+
+
+scaled_dot_product_attention, scaled_dot_product_attention_backward = derive(
+    _scaled_dot_product_attention, "scaled_dot_product_attention")
 
 
 def split_heads(x, n_heads):
@@ -64,30 +127,37 @@ def merge_heads(x):
     return to_numpy(to_torch(x).transpose(1, 2).reshape(batch, seq, n_heads * d_k))
 
 
-def _module(params, n_heads, dtype):
-    """nn.MultiheadAttention holding the contract's weights (it computes x @ W^T, so transpose)."""
-    d_model = params["w_q"].shape[0]
-    mha = torch.nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=dtype, device=DEVICE)
-    with torch.no_grad():
-        w = {name: to_torch(value) for name, value in params.items()}
-        mha.in_proj_weight.copy_(torch.cat([w["w_q"].T, w["w_k"].T, w["w_v"].T]))
-        mha.out_proj.weight.copy_(w["w_o"].T)
-    return mha
+def _nn_attention(x, context, params, n_heads, mask):
+    """nn.MultiheadAttention, queries from x (batch, Lq, d_model), keys and values from context
+    (batch, Lk, d_model), mask an additive tensor (..., Lq, Lk) or None: (batch, Lq, d_model).
 
-
-def multi_head_attention(x, params, n_heads, mask=None):
-    x = to_torch(x)
-    batch, seq, _ = x.shape
+    The contract's weights go in through torch.func.functional_call rather than copied into the
+    module's parameters, so that the gradient reaches params (nn.Linear computes x @ W^T: transposed).
+    """
+    (batch, lq, d_model), lk = x.shape, context.shape[1]
     attn_mask = None
-    if mask is not None:  # nn.MultiheadAttention takes (seq, seq) or (batch * n_heads, seq, seq)
-        attn_mask = to_torch(mask).broadcast_to(batch, n_heads, seq, seq).reshape(batch * n_heads, seq, seq)
-    with torch.no_grad():
-        out, _ = _module(params, n_heads, x.dtype)(x, x, x, attn_mask=attn_mask, need_weights=False)
-    return to_numpy(out)
+    if mask is not None:  # nn.MultiheadAttention takes (Lq, Lk) or (batch * n_heads, Lq, Lk)
+        attn_mask = mask.broadcast_to(batch, n_heads, lq, lk).reshape(batch * n_heads, lq, lk)
+    mha = torch.nn.MultiheadAttention(d_model, n_heads, bias=False, batch_first=True, dtype=x.dtype, device=DEVICE)
+    weights = {"in_proj_weight": torch.cat([params["w_q"].T, params["w_k"].T, params["w_v"].T]),
+               "out_proj.weight": params["w_o"].T}
+    out, _ = torch.func.functional_call(mha, weights, (x, context, context),
+                                        {"attn_mask": attn_mask, "need_weights": False})
+    return out
 
 
-def causal_self_attention(x, params, n_heads):
-    return multi_head_attention(x, params, n_heads, create_causal_mask(x.shape[1]).astype(x.dtype))
+def _multi_head_attention(x, params, n_heads, mask=None):
+    return _nn_attention(x, x, params, n_heads, None if mask is None else to_torch(mask))
+
+
+multi_head_attention, multi_head_attention_backward = derive(_multi_head_attention, "multi_head_attention")
+
+
+def _causal_self_attention(x, params, n_heads):
+    return _nn_attention(x, x, params, n_heads, to_torch(create_causal_mask(x.shape[1])).to(x.dtype))
+
+
+causal_self_attention, causal_self_attention_backward = derive(_causal_self_attention, "causal_self_attention")
 
 
 def _heads(x, w, n_heads):
@@ -101,26 +171,24 @@ def _merged(out, w_o):
     return out.transpose(1, 2).reshape(batch, seq, n_heads * d_k) @ w_o
 
 
-def grouped_query_attention(x, params, n_heads, n_kv_heads, mask=None):
+def _grouped_query_attention(x, params, n_heads, n_kv_heads, mask=None):
     """F.scaled_dot_product_attention with enable_gqa: query head h uses key/value head h // group."""
-    x, w = to_torch(x), {name: to_torch(value) for name, value in params.items()}
-    q, k, v = _heads(x, w["w_q"], n_heads), _heads(x, w["w_k"], n_kv_heads), _heads(x, w["w_v"], n_kv_heads)
+    q, k, v = (_heads(x, params["w_q"], n_heads), _heads(x, params["w_k"], n_kv_heads),
+               _heads(x, params["w_v"], n_kv_heads))
     attn_mask = None if mask is None else to_torch(mask)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=True)
-    return to_numpy(_merged(out, w["w_o"]))
+    return _merged(out, params["w_o"])
 
 
-def cross_attention(x, context, params, n_heads, mask=None):
+grouped_query_attention, grouped_query_attention_backward = derive(_grouped_query_attention, "grouped_query_attention")
+
+
+def _cross_attention(x, context, params, n_heads, mask=None):
     """nn.MultiheadAttention with the context as key and value."""
-    x, context = to_torch(x), to_torch(context)
-    batch, lq, _ = x.shape
-    attn_mask = None
-    if mask is not None:
-        lk = context.shape[1]
-        attn_mask = to_torch(mask).broadcast_to(batch, n_heads, lq, lk).reshape(batch * n_heads, lq, lk)
-    with torch.no_grad():
-        out, _ = _module(params, n_heads, x.dtype)(x, context, context, attn_mask=attn_mask, need_weights=False)
-    return to_numpy(out)
+    return _nn_attention(x, context, params, n_heads, None if mask is None else to_torch(mask))
+
+
+cross_attention, cross_attention_backward = derive(_cross_attention, "cross_attention")
 
 
 def positional_encoding(seq_len, d_model):
@@ -135,16 +203,18 @@ def embed(tokens, embedding):
     return to_numpy(rows + to_torch(positional_encoding(tokens.shape[1], table.shape[1])).to(table.dtype))
 
 
-def apply_rope(x, positions):
+def _apply_rope(x, positions):
     """Rotary embedding as HF transformers writes it for Llama: x * cos + rotate_half(x) * sin."""
-    x = to_torch(x)
     d = x.shape[-1]
     inv_freq = 1.0 / 10000 ** (torch.arange(0, d, 2, dtype=torch.float64, device=DEVICE) / d)  # (d/2,)
     angle = torch.as_tensor(np.asarray(positions), dtype=torch.float64, device=DEVICE)[:, None] * inv_freq
     angle = torch.cat([angle, angle], dim=-1)  # (seq, d): each pair's angle, on both of its halves
     first, second = x[..., : d // 2], x[..., d // 2 :]
     rotated = torch.cat([-second, first], dim=-1)  # rotate_half
-    return to_numpy(x * angle.cos().to(x.dtype) + rotated * angle.sin().to(x.dtype))
+    return x * angle.cos().to(x.dtype) + rotated * angle.sin().to(x.dtype)
+
+
+apply_rope, apply_rope_backward = derive(_apply_rope, "apply_rope")
 
 
 def decode_chunk(x_new, params, n_heads, cache=None):

@@ -7,7 +7,9 @@ Requires torch. $ATTENTION_TORCH_DEVICE chooses the device (torch_attention.DEVI
 efficient and cudnn kernels run on CUDA (PyTorch's CPU build has a flash kernel of its own, which
 takes the flash declaration too). Masks: a backend declared "causal" gets is_causal=True for the
 causal mask, and torch.nn.attention.bias.causal_lower_right for a decoding chunk; any other mask
-is refused with a ValueError, as the declaration says it would be.
+is refused with a ValueError, as the declaration says it would be. The backward callables come
+from torch.autograd (torch_attention.derive), the backend forced around the backward pass as
+well, so that it runs the backend's own backward kernel.
 """
 
 import numpy as np
@@ -16,7 +18,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
-from attention_conformance.adapters.torch_attention import _heads, _merged, to_numpy, to_torch
+from attention_conformance.adapters.torch_attention import _heads, _merged, derive, to_numpy, to_torch
 
 MULTIPLES_OF_8 = {"multiple_of": 8, "at_most": 256}  # a CONFORMANCE rule: 8, 16, ..., 256
 
@@ -38,12 +40,29 @@ BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIE
 
 
 class ForcedBackend:
-    """The contract's attention callables on F.scaled_dot_product_attention, one backend forced."""
+    """The contract's attention callables on F.scaled_dot_product_attention, one backend forced,
+    and their backward callables (contract v3) through the same backend's backward kernel."""
 
     def __init__(self, backend, declaration):
         self.backend = BACKENDS[backend]
         self.CONFORMANCE = declaration
         self.causal_only = declaration.get("masks") == "causal"
+        self.scaled_dot_product_attention, self.scaled_dot_product_attention_backward = self._derive(
+            self._scaled_dot_product_attention, "scaled_dot_product_attention")
+        self.multi_head_attention, self.multi_head_attention_backward = self._derive(
+            self._multi_head_attention, "multi_head_attention")
+        self.causal_self_attention, self.causal_self_attention_backward = self._derive(
+            self._causal_self_attention, "causal_self_attention")
+
+    def _derive(self, tensor_function, capability):
+        """derive's numpy forward and backward, the backward's autograd pass under the forced backend too."""
+        forward, backward = derive(tensor_function, capability)
+
+        def forced_backward(*args, **kwargs):
+            with sdpa_kernel(self.backend):
+                return backward(*args, **kwargs)
+
+        return forward, forced_backward
 
     def _attend(self, q, k, v, mask=None, is_causal=False):
         with sdpa_kernel(self.backend):
@@ -61,30 +80,31 @@ class ForcedBackend:
             return None, True
         return to_torch(mask), False
 
-    def scaled_dot_product_attention(self, q, k, v, mask=None):
+    def _scaled_dot_product_attention(self, q, k, v, mask=None):
+        """The leading axes broadcast and folded into one batch axis, inside the differentiated
+        function, so that autograd sums a broadcast input's gradient back to its shape."""
         (lq, _), lk = q.shape[-2:], k.shape[-2]
-        lead = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        lead = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
         attn_mask, is_causal = self._mask(mask, lq, lk)
 
         def four_d(tensor, last):  # (batch, 1 head, L, d): the layout the fused kernels take
             return tensor.broadcast_to(*lead, *last).reshape(-1, 1, *last)
 
-        q, k, v = (four_d(to_torch(a), a.shape[-2:]) for a in (q, k, v))
+        q, k, v = (four_d(tensor, tensor.shape[-2:]) for tensor in (q, k, v))
         if attn_mask is not None:
             attn_mask = four_d(attn_mask, (lq, lk))
         out = self._attend(q, k, v, attn_mask, is_causal)
-        return to_numpy(out).reshape(*lead, *out.shape[-2:])
+        return out.reshape(*lead, *out.shape[-2:])
 
     def _layer(self, x, params, n_heads, mask=None, is_causal=False):
-        x, w = to_torch(x), {name: to_torch(value) for name, value in params.items()}
-        q, k, v = (_heads(x, w[name], n_heads) for name in ("w_q", "w_k", "w_v"))
-        return to_numpy(_merged(self._attend(q, k, v, mask, is_causal), w["w_o"]))
+        q, k, v = (_heads(x, params[name], n_heads) for name in ("w_q", "w_k", "w_v"))
+        return _merged(self._attend(q, k, v, mask, is_causal), params["w_o"])
 
-    def multi_head_attention(self, x, params, n_heads, mask=None):
+    def _multi_head_attention(self, x, params, n_heads, mask=None):
         attn_mask, is_causal = self._mask(mask, x.shape[1], x.shape[1])
         return self._layer(x, params, n_heads, attn_mask, is_causal)
 
-    def causal_self_attention(self, x, params, n_heads):
+    def _causal_self_attention(self, x, params, n_heads):
         return self._layer(x, params, n_heads, is_causal=True)
 
     def decode_chunk(self, x_new, params, n_heads, cache=None):

@@ -1,7 +1,7 @@
 """The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
 
 The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
-its 46 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+its 61 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
 other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
 name a mistake from measurements instead: what the scores are scaled by, which keys each query
 sees, which parameter plays which role, in what precision it computes. Each module here is a
@@ -15,7 +15,7 @@ A module may also expose correct callables it imports from the reference (split_
 
 EXPECTED maps each module to
 - "callables": the contract callables its bug breaks (every other one it provides passes);
-- "family": "scale", "visibility", "parameters", "heads", "positions" or "precision";
+- "family": "scale", "visibility", "parameters", "heads", "positions", "precision" or "gradients";
 - "measured": what the instrument should find, in this vocabulary:
   - "scale": the factor the scores are multiplied by where the contract has 1/sqrt(d_k), as an
     expression of the sizes (d_k, d_v, d_model; Lq the queries, Lk the keys) or a number;
@@ -26,7 +26,9 @@ EXPECTED maps each module to
     ({"role": "w_k", "computed_from": "w_q"}); "transposed": True when it is used transposed;
   - "heads": which columns of the weights a head reads;
   - "rope_base", "rotation", "encoding": what the position code computes instead;
-  - "accumulates_in": the dtype its arithmetic is done in.
+  - "accumulates_in": the dtype its arithmetic is done in;
+  - "factor", "masked keys", "shape": what a gradient is instead (measure_gradients.py): a constant
+    times the contract's, not 0 on keys the mask hides, of the broadcast shape.
 """
 
 SDPA = "scaled_dot_product_attention"
@@ -36,6 +38,15 @@ GQA = "grouped_query_attention"
 CROSS = "cross_attention"
 
 EXPECTED = {
+    # gradients (contract v3): the backward pass
+    "grad_dk_unscaled_einsum": {
+        "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"factor": "dk: sqrt(d_k)"}},
+    "grad_dq_dk_scaled_by_d_k": {
+        "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"factor": "dq, dk: 1/sqrt(d_k)"}},
+    "grad_dv_from_unmasked_weights": {
+        "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"masked keys": "dv not 0"}},
+    "grad_broadcast_kv_not_reduced_einsum": {
+        "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"shape": "(2, 3, 5, d) for (2, 1, 5, d)"}},
     # scale: the factor of the scores
     "scale_by_value_width": {
         "callables": [SDPA], "family": "scale", "measured": {"scale": "1/sqrt(d_v)"}},
