@@ -1,6 +1,7 @@
 """Every failure ends with a snippet that reproduces it in a plain Python prompt: imports, the inputs
 from their seed and shapes, the call, the expected answer."""
 
+import json
 import subprocess
 import sys
 
@@ -15,7 +16,21 @@ def arrays(result):  # every array of a result: an output, (output, weights), gr
     if isinstance(result, tuple):
         return [array for value in result for array in arrays(value)]
     return [np.asarray(result, dtype=np.float64)]
-print(max(float(np.nanmax(np.abs(a - b))) for a, b in zip(arrays(got), arrays(expected))))
+difference = max(float(np.nanmax(np.abs(a - b))) for a, b in zip(arrays(got), arrays(expected)))
+"""
+# Runs each snippet, with COMPARE, in a namespace of its own, all in one process (a process each
+# costs a second of imports): prints the JSON list of their differences, or of what they raised.
+EACH = """
+import json, sys, traceback
+found = []
+for code in json.load(sys.stdin):
+    space = {}
+    try:
+        exec(code, space)
+        found.append(space["difference"])
+    except BaseException:
+        found.append(traceback.format_exc())
+print(json.dumps(found))
 """
 
 ROUNDING = {"float64": 1e-9, "float32": 1e-4, "bfloat16": 1e-2}  # above any rounding of the dtype at these sizes
@@ -38,9 +53,12 @@ def test_the_snippet_of_a_failure_reproduces_it_outside_pytest(mutant, dtype):
     run = run_suite(f"{MUTANTS}.{mutant}", f"--impl-dtype={dtype}", *OPTIONS)
     failures = [outcome for outcome in run.failed().values() if outcome.failure == "value"]
     assert failures, run.output[-3000:]
-    for outcome in failures:  # every one: a literal the snippet cannot write shows up in any of them
-        code = snippets(outcome.message)
+    codes = [snippets(outcome.message) for outcome in failures]  # every one: a literal the snippet cannot write shows up in any
+    for code, outcome in zip(codes, failures):
         assert code.startswith("import") and "expected = Formulas()" in code, outcome.message
-        done = subprocess.run([sys.executable, "-c", code + COMPARE], cwd=ROOT, capture_output=True, text=True)
-        assert done.returncode == 0, f"{code}\n{done.stderr}"
-        assert float(done.stdout) > ROUNDING[dtype], (code, done.stdout)  # a real difference, not rounding
+    done = subprocess.run([sys.executable, "-c", EACH], input=json.dumps([code + COMPARE for code in codes]),
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    for code, difference in zip(codes, json.loads(done.stdout), strict=True):
+        assert isinstance(difference, float), f"{code}\n{difference}"
+        assert difference > ROUNDING[dtype], (code, difference)  # a real difference, not rounding
