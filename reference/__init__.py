@@ -24,6 +24,7 @@ from .heads import (
     split_heads,
 )
 from .position import apply_rope, embed, positional_encoding
+from .serving import attention_with_lse, merge_attention_states
 
 __all__ = [
     "softmax",
@@ -48,4 +49,6 @@ __all__ = [
     "grouped_query_attention_backward",
     "cross_attention_backward",
     "apply_rope_backward",
+    "attention_with_lse",
+    "merge_attention_states",
 ]

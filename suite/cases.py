@@ -59,7 +59,8 @@ def attention_inputs(seed, dtype, lead, lq, lk, d_k, d_v, mask=None, style="norm
     """{"q", "k", "v", "mask"}: q (*lead, lq, d_k), k (*lead, lk, d_k), v (*lead, lk, d_v).
 
     mask: None; "causal" (lq == lk); "padding": batch row b hides its last b + 1 keys, broadcast
-    over the other axes; "window:W": the sliding window of W positions. style: "normal";
+    over the other axes; "unseen": as "padding", but batch row 0 sees no key at all; "window:W":
+    the sliding window of W positions. style: "normal";
     "dominant" (see the module's docstring); "large": scores of about +-1000, all of the first
     query's positive, all of the last one's negative; "ones": v = 1, so that each output row is
     the sum of its weights. shared_kv: k and v keep only the first of the last leading axis (1
@@ -139,10 +140,12 @@ def _mask(kind, lead, lq, lk):
     if kind.startswith("window:"):
         window = int(kind.partition(":")[2])
         return np.where(np.tri(lq, lk, dtype=bool) & ~np.tri(lq, lk, k=-window, dtype=bool), 0.0, -np.inf)
-    assert kind == "padding", kind
+    assert kind in ("padding", "unseen"), kind
     mask = np.zeros((lead[0], *(1,) * (len(lead) - 1), 1, lk))
     for row in range(lead[0]):
         mask[row, ..., lk - min(row + 1, lk - 1) :] = -np.inf  # a different length per batch row, one key kept
+    if kind == "unseen":
+        mask[0] = -np.inf  # every query of batch row 0 sees no key
     return mask
 
 
@@ -205,8 +208,37 @@ def backward_inputs(seed, dtype, of, d_out="normal", **params):
     return {**found, "d_out": _cast(dtype, d_out)[0]}
 
 
+def merge_inputs(seed, dtype, lead, lq, lk_a, lk_b, d_k, d_v, style="normal"):
+    """{"out_a", "lse_a", "out_b", "lse_b"}: the exact attention states (output, log-sum-exp) of the
+    queries over keys a, the first lk_a of attention_inputs(seed, lead=lead, lq=lq, lk=lk_a + lk_b,
+    ...), and over keys b, the others; cast to dtype after. style "far": side b's scores shifted by
+    +1000 for even queries and -1000 for odd ones (lse_b moves, out_b does not); "empty": query 0
+    sees no key of side a, query 1 none of side b, query 2 none of either (lse -inf, output NaN)."""
+    drawn = attention_inputs(seed, "float64", lead, lq, lk_a + lk_b, d_k, d_v)
+    q, k, v = drawn["q"], drawn["k"], drawn["v"]
+    out_a, lse_a = _state(q, k[..., :lk_a, :], v[..., :lk_a, :])
+    out_b, lse_b = _state(q, k[..., lk_a:, :], v[..., lk_a:, :])
+    if style == "far":
+        lse_b = lse_b + np.where(np.arange(lq) % 2 == 0, 1000.0, -1000.0)
+    elif style == "empty":
+        for query, sides in ((0, "a"), (1, "b"), (2, "ab")):
+            for out, lse in ((out_a, lse_a),) * ("a" in sides) + ((out_b, lse_b),) * ("b" in sides):
+                out[..., query, :], lse[..., query] = np.nan, -np.inf
+    out_a, lse_a, out_b, lse_b = _cast(dtype, out_a, lse_a, out_b, lse_b)
+    return {"out_a": out_a, "lse_a": lse_a, "out_b": out_b, "lse_b": lse_b}
+
+
+def _state(q, k, v):
+    """(output, log-sum-exp) of attention without a mask, exactly: what one side of a merge holds."""
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    top = scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores - top)
+    total = e.sum(axis=-1, keepdims=True)
+    return (e / total) @ v, (np.log(total) + top)[..., 0]
+
+
 BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs,
-                                    backward_inputs)}
+                                    backward_inputs, merge_inputs)}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ SIGNATURES = {
     "grouped_query_attention_backward": ("x", "params", "n_heads", "n_kv_heads", "d_out", "mask"),
     "cross_attention_backward": ("x", "context", "params", "n_heads", "d_out", "mask"),
     "apply_rope_backward": ("x", "positions", "d_out"),
+    # Contract v3, serving: each query's log-sum-exp beside its output, and the merge of two
+    # partial results over disjoint key sets.
+    "attention_with_lse": ("q", "k", "v", "mask"),
+    "merge_attention_states": ("out_a", "lse_a", "out_b", "lse_b"),
 }
 
 CAPABILITIES = tuple(SIGNATURES)
@@ -65,9 +69,17 @@ def places(capability):
     return [SIGNATURES[capability].index(name) for name in DIFFERENTIABLE[backward]], SIGNATURES[backward].index("d_out")
 
 
+# Contract v3, serving: attention split over key sets and merged back.
+SERVING = ("attention_with_lse", "merge_attention_states")
+
+# Callables called as scaled_dot_product_attention is, whose calls a declaration limits alike.
+AS_ATTENTION = {"attention_with_lse": "scaled_dot_product_attention"}
+
+
 def forward_of(capability):
     """The forward callable whose limits (head widths, lengths, masks) a call of `capability` has."""
-    return BACKWARD.get(capability, capability)
+    forward = BACKWARD.get(capability, capability)
+    return AS_ATTENTION.get(forward, forward)
 
 
 # What each axis of an array argument means, from its last axis back ("..." stands for any

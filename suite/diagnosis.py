@@ -18,8 +18,9 @@ from importlib import import_module
 
 import numpy as np
 
-from attention_conformance import measure, measure_gradients, measure_positions, mutants, oracle, records
-from attention_conformance.contract import BACKWARD
+from attention_conformance import (measure, measure_gradients, measure_positions, measure_serving, mutants, oracle,
+                                  records)
+from attention_conformance.contract import BACKWARD, SERVING
 from attention_conformance.gradients import gradients
 from attention_conformance.precision import TOLERANCES, excess_over
 
@@ -230,6 +231,8 @@ def measurements(impl, call, observe, got, expected, plain):
         return [narrower]
     if getattr(call, "capability", None) in measure_positions.POSITIONAL:
         return measure_positions.findings(impl, call, got)
+    if getattr(call, "capability", None) in SERVING:
+        return measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
     if getattr(call, "capability", None) in BACKWARD:
         if plain is None and impl.allowance.needs_plain:  # a gradient of another shape: the check had no need of them
             plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
@@ -259,8 +262,8 @@ def matching(impl, call, observe, got, expected, plain):
                 would = np.asarray(observe(call.on(module)), dtype=np.float64)
                 same_shape = would.shape == expected.shape
                 near = allowed if same_shape else allowance.allowed(would)
-                if call.capability in BACKWARD:  # a gradient c times too large rounds c times as far (_same_gradients)
-                    near = near * max(1.0, _largest(would) / max(_largest(expected), np.finfo(np.float64).tiny))
+                if call.capability in BACKWARD:
+                    near = _magnified(near, would, expected)
                 matched = would.shape == got.shape and bool(
                     (excess_over(got, would, near) <= 1).all()
                     and not (same_shape and (allowance.excess(would, expected, plain) <= 1).all())
@@ -287,11 +290,16 @@ def _same_gradients(impl, call, module):
             return False
         plain = answers and tuple(np.asarray(read(answer), dtype=np.float64) for answer in answers)
         allowed = impl.allowance.allowed(exact, plain) if exact.shape == got.shape else impl.allowance.allowed(would)
-        # rounding grows with the values: a gradient sqrt(d_k) times too large rounds sqrt(d_k) times as far
-        allowed = allowed * max(1.0, _largest(would) / max(_largest(exact), np.finfo(np.float64).tiny))
+        allowed = _magnified(allowed, would, exact)
         if not (excess_over(got, would, np.where(np.isinf(exact), 0.0, allowed)) <= 1).all():
             return False
     return True
+
+
+def _magnified(allowed, would, exact):
+    """What rounding allows a look-alike's gradient: rounding grows with the values, and a gradient
+    sqrt(d_k) times too large rounds sqrt(d_k) times as far as the contract's."""
+    return allowed * max(1.0, _largest(would) / max(_largest(exact), np.finfo(np.float64).tiny))
 
 
 def _largest(values):

@@ -194,6 +194,35 @@ class Formulas:
         """A rotation's gradient is the rotation back: the rotary embedding at the negated positions."""
         return self.apply_rope(d_out, -np.asarray(positions))
 
+    # Contract v3, serving. Written as FlashAttention's epilogue is: the output accumulated from
+    # unnormalised weights and divided once per query, the log-sum-exp as log(sum) + max.
+
+    def attention_with_lse(self, q, k, v, mask=None):
+        q, k, v = map(self.round, (q, k, v))
+        scores = self.round(self.round(self.matmul(q, np.swapaxes(k, -1, -2))) * self.scale(q.shape[-1]))
+        if mask is not None:
+            scores = scores + np.asarray(mask, dtype=self.wide)
+        top = np.max(scores, axis=-1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0)  # a query that sees no key: every exp is 0
+        e = self.round(np.exp(scores - top))
+        total = self.round(np.sum(e.astype(self.sums), axis=-1, keepdims=True))  # (..., Lq, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf; 0 / 0 where no key is seen
+            out = np.where(total > 0, self.round(self.round(self.matmul(e, v)) / total), 0.0)
+            return out, self.round(np.log(total) + top)[..., 0]
+
+    def merge_attention_states(self, out_a, lse_a, out_b, lse_b):
+        """The union's lse from the larger one, then each side's share of it, as the contract says
+        (so a plain computation rounds the lse before the shares, as torch.logaddexp's result is)."""
+        out_a, lse_a, out_b, lse_b = map(self.round, (out_a, lse_a, out_b, lse_b))
+        top = np.maximum(lse_a, lse_b)
+        top = np.where(np.isfinite(top), top, 0)  # both sides empty: every exp below is 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lse = self.round(top + np.log(np.exp(lse_a - top) + np.exp(lse_b - top)))
+            # an empty side has share 0 and its output (NaN, maybe) is never read
+            parts = [np.where(np.isneginf(side)[..., None], 0, self.round(self.round(np.exp(side - lse))[..., None] * out))
+                     for out, side in ((out_a, lse_a), (out_b, lse_b))]
+        return self.round(parts[0] + parts[1]), lse
+
     def decode_chunk(self, x_new, params, n_heads, cache=None):
         """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""
         prefix = x_new if cache is None else np.concatenate([cache, x_new], axis=1)

@@ -50,7 +50,7 @@ def run(runs, name):
     return found
 
 
-def test_the_catalogue_holds_every_mutant_module_thirty_of_contract_v1_and_ten_of_the_backward_pass():
+def test_the_catalogue_holds_every_mutant_module_thirty_of_v1_ten_of_the_backward_pass_two_per_serving_callable():
     assert set(CATALOGUE) == set(mutant_names())
     v2 = {"grouped_query_attention", "cross_attention", "apply_rope", "decode_chunk", "create_sliding_window_mask"}
     assert sum(not mistake.functions & v2 for mistake in CATALOGUE.values()) >= 30
@@ -59,6 +59,9 @@ def test_the_catalogue_holds_every_mutant_module_thirty_of_contract_v1_and_ten_o
     # contract v3: at least ten mistakes of the backward pass, in the reference's backward functions
     backward = {name for name, function in reference_functions().items() if function.__module__.endswith(".backward")}
     assert sum(mistake.functions <= backward for mistake in CATALOGUE.values()) >= 10
+    # contract v3, serving: at least two mistakes of each of its callables
+    for callable_ in ("attention_with_lse", "merge_attention_states"):
+        assert sum(mistake.functions == {callable_} for mistake in CATALOGUE.values()) >= 2, callable_
 
 
 def test_the_reference_passes_without_a_word_of_diagnosis(runs):

@@ -7,7 +7,7 @@ import pytest
 
 from attention_conformance import definitions, reference
 from attention_conformance.cases import attention_inputs, layer_inputs, rope_inputs
-from attention_conformance.contract import BACKWARD
+from attention_conformance.contract import BACKWARD, SERVING
 from attention_conformance.oracle import EXACT, Formulas, plain
 from tools.kill_matrix import OPTIONS, ROOT, run_suite
 
@@ -69,4 +69,4 @@ def test_an_implementation_written_with_einsum_and_loops_passes_contract_v2(dtyp
     done = run_suite("loop_attention", f"--impl-dtype={dtype}", *OPTIONS, cwd=ROOT / "tests")
     assert done.returncode == 0, done.output[-3000:]
     skipped = {outcome.capability for outcome in done.outcomes.values() if outcome.status == "skipped"}
-    assert skipped <= set(BACKWARD), "it provides every callable of contract v2"
+    assert skipped <= set(BACKWARD) | set(SERVING), "it provides every callable of contract v2"

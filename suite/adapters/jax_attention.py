@@ -30,12 +30,12 @@ def derive(function, capability):
     wrt, at = places(capability)  # where the differentiable inputs sit in a call, where d_out does
 
     def forward(*args, **kwargs):
-        return np.asarray(function(*args, **kwargs))
+        arrays, constants = _split(args, ())
+        return np.asarray(_compiled(function, constants, tuple(sorted(kwargs.items())))(arrays))
 
     def backward(*args, **kwargs):
         d_out, args = args[at], args[:at] + args[at + 1 :]
-        arrays = {place: arg for place, arg in enumerate(args) if place not in wrt and isinstance(arg, np.ndarray)}
-        constants = tuple((place, arg) for place, arg in enumerate(args) if place not in wrt and place not in arrays)
+        arrays, constants = _split(args, wrt)
         vjp = _compiled_vjp(function, tuple(wrt), constants, tuple(sorted(kwargs.items())))
         gradients = jax.tree.map(np.asarray, vjp(tuple(args[place] for place in wrt), arrays, d_out))
         return gradients[0] if len(gradients) == 1 else gradients
@@ -43,6 +43,25 @@ def derive(function, capability):
     forward.__qualname__, backward.__qualname__ = capability, backward_name  # how their reprs name them
     forward.__doc__ = function.__doc__
     return forward, backward
+
+
+def _split(args, wrt):
+    """({place: array or params dict}, ((place, constant), ...)) of the arguments not at the places
+    `wrt`: the arrays are traced by jax.jit, the rest (head counts, None) fixed in what it compiles."""
+    arrays = {place: arg for place, arg in enumerate(args) if place not in wrt and isinstance(arg, (np.ndarray, dict))}
+    return arrays, tuple((place, arg) for place, arg in enumerate(args) if place not in wrt and place not in arrays)
+
+
+@functools.cache
+def _compiled(function, constants, kwargs):
+    """function jitted, its `constants` fixed: op by op, each new shape compiles every operation
+    apart (a second or more per call of jax.nn.dot_product_attention), jitted once as a whole."""
+
+    def call(arrays):
+        given = {**dict(constants), **arrays}
+        return function(*(given[place] for place in range(len(given))), **dict(kwargs))
+
+    return jax.jit(call)
 
 
 @functools.cache

@@ -233,3 +233,25 @@ def decode_chunk(x_new, params, n_heads, cache=None):
 
 def decode_step(x_t, params, n_heads, cache=None):
     return decode_chunk(x_t, params, n_heads, cache)
+
+
+def attention_with_lse(q, k, v, mask=None):
+    """The output and torch.logsumexp of the scores, as a split-key kernel's reference test writes
+    them (attention-gym, FlashInfer's tests); a query that sees no key (lse -inf) gets output 0, where
+    torch.softmax would give NaN."""
+    q, k, v = map(to_torch, (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores + to_torch(mask).to(scores.dtype)
+    lse = torch.logsumexp(scores, dim=-1)
+    out = torch.softmax(scores, dim=-1) @ v
+    return to_numpy(torch.where(torch.isneginf(lse)[..., None], 0.0, out)), to_numpy(lse)
+
+
+def merge_attention_states(out_a, lse_a, out_b, lse_b):
+    """Two partial results merged by torch.logaddexp; an empty side (lse -inf) is never read."""
+    out_a, lse_a, out_b, lse_b = map(to_torch, (out_a, lse_a, out_b, lse_b))
+    lse = torch.logaddexp(lse_a, lse_b)
+    parts = [torch.where(torch.isneginf(side)[..., None], 0.0, torch.exp(side - lse)[..., None] * out)
+             for out, side in ((out_a, lse_a), (out_b, lse_b))]
+    return to_numpy(parts[0] + parts[1]), to_numpy(lse)

@@ -1,7 +1,7 @@
 """The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
 
 The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
-its 61 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+its 67 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
 other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
 name a mistake from measurements instead: what the scores are scaled by, which keys each query
 sees, which parameter plays which role, in what precision it computes. Each module here is a
@@ -15,7 +15,7 @@ A module may also expose correct callables it imports from the reference (split_
 
 EXPECTED maps each module to
 - "callables": the contract callables its bug breaks (every other one it provides passes);
-- "family": "scale", "visibility", "parameters", "heads", "positions", "precision" or "gradients";
+- "family": "scale", "visibility", "parameters", "heads", "positions", "precision", "gradients" or "serving";
 - "measured": what the instrument should find, in this vocabulary:
   - "scale": the factor the scores are multiplied by where the contract has 1/sqrt(d_k), as an
     expression of the sizes (d_k, d_v, d_model; Lq the queries, Lk the keys) or a number;
@@ -28,7 +28,9 @@ EXPECTED maps each module to
   - "rope_base", "rotation", "encoding": what the position code computes instead;
   - "accumulates_in": the dtype its arithmetic is done in;
   - "factor", "masked keys", "shape": what a gradient is instead (measure_gradients.py): a constant
-    times the contract's, not 0 on keys the mask hides, of the broadcast shape.
+    times the contract's, not 0 on keys the mask hides, of the broadcast shape;
+  - "lse factor", "NaN": what a serving callable computes instead (measure_serving.py): the lse a
+    constant times the natural one, NaN at the queries that see no key or whose sides are empty.
 """
 
 SDPA = "scaled_dot_product_attention"
@@ -38,6 +40,11 @@ GQA = "grouped_query_attention"
 CROSS = "cross_attention"
 
 EXPECTED = {
+    # serving (contract v3): the log-sum-exp and the merge of partial results
+    "lse_base_2_tiled": {
+        "callables": ["attention_with_lse"], "family": "serving", "measured": {"lse factor": "1/ln 2"}},
+    "merge_divides_by_empty_total": {
+        "callables": ["merge_attention_states"], "family": "serving", "measured": {"NaN": "both sides empty"}},
     # gradients (contract v3): the backward pass
     "grad_dk_unscaled_einsum": {
         "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"factor": "dk: sqrt(d_k)"}},
