@@ -23,6 +23,7 @@ from .heads import (
     multi_head_attention,
     split_heads,
 )
+from .packed import varlen_attention
 from .position import apply_rope, embed, positional_encoding
 from .serving import attention_with_lse, merge_attention_states
 
@@ -51,4 +52,5 @@ __all__ = [
     "apply_rope_backward",
     "attention_with_lse",
     "merge_attention_states",
+    "varlen_attention",
 ]

@@ -39,7 +39,7 @@ class Call:
 
     def named(self):
         """{parameter name: argument}, keyword arguments included."""
-        positional = [name for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY]
+        positional = [name for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY.get(self.capability, ())]
         return {**dict(zip(positional, self.args)), **self.kwargs}
 
     def replaced(self, named):
@@ -111,6 +111,11 @@ class Call:
             q, k, v = named["q"], named["k"], named["v"]
             return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "lengths": (q.shape[-2], k.shape[-2]),
                     "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
+        if self.capability == "varlen_attention":  # a window is a mask beyond the causal one
+            q, v, cu_q, cu_k = named["q"], named["v"], named["cu_seqlens_q"], named["cu_seqlens_k"]
+            mask = "additive" if named.get("window") is not None else "causal" if named.get("causal") else "none"
+            return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "mask": mask,
+                    "lengths": (int(np.diff(cu_q).max(initial=0)), int(np.diff(cu_k).max(initial=0)))}
         if "params" not in named:
             return {}
         x = named.get("x", named.get("x_t", named.get("x_new")))

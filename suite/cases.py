@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES
+from attention_conformance.oracle import EXACT
 
 PARAMS = ("w_q", "w_k", "w_v", "w_o")
 
@@ -139,7 +140,8 @@ def _mask(kind, lead, lq, lk):
         return np.where(np.tri(lq, lk, k=lk - lq, dtype=bool), 0.0, -np.inf)  # aligned bottom right
     if kind.startswith("window:"):
         window = int(kind.partition(":")[2])
-        return np.where(np.tri(lq, lk, dtype=bool) & ~np.tri(lq, lk, k=-window, dtype=bool), 0.0, -np.inf)
+        seen = np.tri(lq, lk, k=lk - lq, dtype=bool) & ~np.tri(lq, lk, k=lk - lq - window, dtype=bool)  # bottom right too
+        return np.where(seen, 0.0, -np.inf)
     assert kind in ("padding", "unseen"), kind
     mask = np.zeros((lead[0], *(1,) * (len(lead) - 1), 1, lk))
     for row in range(lead[0]):
@@ -216,8 +218,8 @@ def merge_inputs(seed, dtype, lead, lq, lk_a, lk_b, d_k, d_v, style="normal"):
     sees no key of side a, query 1 none of side b, query 2 none of either (lse -inf, output NaN)."""
     drawn = attention_inputs(seed, "float64", lead, lq, lk_a + lk_b, d_k, d_v)
     q, k, v = drawn["q"], drawn["k"], drawn["v"]
-    out_a, lse_a = _state(q, k[..., :lk_a, :], v[..., :lk_a, :])
-    out_b, lse_b = _state(q, k[..., lk_a:, :], v[..., lk_a:, :])
+    out_a, lse_a = EXACT.attention_with_lse(q, k[..., :lk_a, :], v[..., :lk_a, :])
+    out_b, lse_b = EXACT.attention_with_lse(q, k[..., lk_a:, :], v[..., lk_a:, :])
     if style == "far":
         lse_b = lse_b + np.where(np.arange(lq) % 2 == 0, 1000.0, -1000.0)
     elif style == "empty":
@@ -228,17 +230,34 @@ def merge_inputs(seed, dtype, lead, lq, lk_a, lk_b, d_k, d_v, style="normal"):
     return {"out_a": out_a, "lse_a": lse_a, "out_b": out_b, "lse_b": lse_b}
 
 
-def _state(q, k, v):
-    """(output, log-sum-exp) of attention without a mask, exactly: what one side of a merge holds."""
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
-    top = scores.max(axis=-1, keepdims=True)
-    e = np.exp(scores - top)
-    total = e.sum(axis=-1, keepdims=True)
-    return (e / total) @ v, (np.log(total) + top)[..., 0]
+def packed_inputs(seed, dtype, lengths_q, lengths_k, n_heads, n_kv_heads, d_k, d_v, mask=None, style="normal",
+                  padding=(0, 0)):
+    """{"q", "k", "v", "cu_seqlens_q", "cu_seqlens_k"}: sequences of the given lengths packed end
+    to end, q (total_q, n_heads, d_k), k (total_k, n_kv_heads, d_k), v (total_k, n_kv_heads, d_v),
+    then `padding` (rows of q, rows of k and v) past the last sequence, which hold NaN.
+
+    mask ("causal", "window:W" or None) is the call's, which style "dominant" (the module's
+    docstring) needs to know: each sequence's queries look for keys they may see, keys of its own
+    that share their codes with the keys of every other sequence.
+    """
+    rng = _generator(seed)
+    cu_q, cu_k = (np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64) for lengths in (lengths_q, lengths_k))
+    q = rng.standard_normal((cu_q[-1] + padding[0], n_heads, d_k))
+    k = rng.standard_normal((cu_k[-1] + padding[1], n_kv_heads, d_k))
+    v = rng.standard_normal((cu_k[-1] + padding[1], n_kv_heads, d_v))
+    if style == "dominant":
+        for b, (n_q, n_k) in enumerate(zip(lengths_q, lengths_k)):
+            if n_q and n_k:
+                queries, keys = slice(cu_q[b], cu_q[b + 1]), slice(cu_k[b], cu_k[b + 1])
+                heads_first = (np.moveaxis(x, 1, 0) for x in (q[queries], k[keys], v[keys]))  # views
+                _dominate(*heads_first, _mask(mask, (1,), n_q, n_k))
+    q[cu_q[-1] :], k[cu_k[-1] :], v[cu_k[-1] :] = np.nan, np.nan, np.nan
+    q, k, v = _cast(dtype, q, k, v)
+    return {"q": q, "k": k, "v": v, "cu_seqlens_q": cu_q, "cu_seqlens_k": cu_k}
 
 
 BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs,
-                                    backward_inputs, merge_inputs)}
+                                    backward_inputs, merge_inputs, packed_inputs)}
 
 
 @dataclass(frozen=True)
@@ -266,7 +285,7 @@ class Case:
     def arguments(self, dtype):
         """The positional arguments of the call, in the contract's order (absent ones None)."""
         found = self.inputs(dtype)
-        return tuple(found.get(name) for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY)
+        return tuple(found.get(name) for name in SIGNATURES[self.capability] if name not in KEYWORD_ONLY.get(self.capability, ()))
 
     @property
     def seed(self):
@@ -296,6 +315,9 @@ class Case:
             if p["lq"] == p["lk"] == p["d_k"]:  # a case about seq_len == d_k keeps them equal
                 lengths = dict(lq=d_k, lk=d_k)
             return self.with_params(d_k=d_k, d_v=d_v, **lengths)
+        if self.draw == "packed_inputs":
+            d_k = declaration.head_dim(p["d_k"])
+            return self.with_params(d_k=d_k, d_v=d_k if p["d_v"] == p["d_k"] else declaration.value_dim(d_k, p["d_v"]))
         if self.draw == "layer_inputs" and "d_model" not in self.pinned:
             return self.with_params(d_model=p["n_heads"] * declaration.head_dim(p["d_model"] // p["n_heads"]))
         return self

@@ -33,12 +33,15 @@ SIGNATURES = {
     # partial results over disjoint key sets.
     "attention_with_lse": ("q", "k", "v", "mask"),
     "merge_attention_states": ("out_a", "lse_a", "out_b", "lse_b"),
+    # Packed sequences of different lengths, as FlashAttention's varlen API takes them.
+    "varlen_attention": ("q", "k", "v", "cu_seqlens_q", "cu_seqlens_k", "causal", "window"),
 }
 
 CAPABILITIES = tuple(SIGNATURES)
 
-# Passed by keyword, and only when a check chooses one; every other argument goes positionally.
-KEYWORD_ONLY = ("axis",)
+# The arguments of each callable passed by keyword, and only when a check chooses one; every other
+# argument goes positionally.
+KEYWORD_ONLY = {"softmax": ("axis",), "softmax_backward": ("axis",), "varlen_attention": ("causal", "window")}
 
 # The contract's first version: what an implementation of 2017's attention provides.
 V1 = (
@@ -70,7 +73,7 @@ def places(capability):
 
 
 # Contract v3, serving: attention split over key sets and merged back.
-SERVING = ("attention_with_lse", "merge_attention_states")
+SERVING = ("attention_with_lse", "merge_attention_states", "varlen_attention")
 
 # Callables called as scaled_dot_product_attention is, whose calls a declaration limits alike.
 AS_ATTENTION = {"attention_with_lse": "scaled_dot_product_attention"}

@@ -862,7 +862,7 @@ def _grouped(seen, expected, lead_name):
 def _plural(name, indices):
     """ "head 0", "heads 1-3", "leading indices 0-1"."""
     plural = {"leading index": "leading indices"}.get(name, name + "s")
-    return f"{plural if len(indices) > 1 else name} {_span(indices)}"
+    return f"{plural if len(indices) > 1 else name} {span(indices)}"
 
 
 def _patterns(sees, expected):
@@ -938,7 +938,7 @@ def _visibility_lines(groups, how):
 
 
 def _keys_words(row):
-    return f"keys {_span(np.flatnonzero(row))}" if row.any() else "no key"
+    return f"keys {span(np.flatnonzero(row))}" if row.any() else "no key"
 
 
 def _ranges(row):
@@ -953,7 +953,7 @@ def _ranges(row):
     return found
 
 
-def _span(indices):
+def span(indices):
     """Words for a set of indices: "none", "0-2", "0-2, 5"."""
     runs = _ranges(np.isin(np.arange(max(indices, default=-1) + 1), indices))
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs) or "none"

@@ -61,15 +61,18 @@ class Formulas:
 
     def scaled_dot_product_attention(self, q, k, v, mask=None):
         q, k, v = map(self.round, (q, k, v))
-        scale = self.scale(q.shape[-1])
-        if self.scale_first:
-            scores = self.round(self.matmul(self.round(q * scale), np.swapaxes(k, -1, -2)))  # (..., Lq, Lk)
-        else:
-            scores = self.round(self.round(self.matmul(q, np.swapaxes(k, -1, -2))) * scale)
+        scores = self._scores(q, k)
         if mask is not None:
             scores = scores + np.asarray(mask, dtype=self.wide)  # 0 keeps, -inf hides
         weights = self.softmax(scores, axis=-1)
         return self.round(self.matmul(weights, v)), weights  # (..., Lq, d_v)
+
+    def _scores(self, q, k):
+        """q k^T / sqrt(d_k), (..., Lq, Lk): scaled after the product, or q scaled first."""
+        scale = self.scale(q.shape[-1])
+        if self.scale_first:
+            return self.round(self.matmul(self.round(q * scale), np.swapaxes(k, -1, -2)))
+        return self.round(self.round(self.matmul(q, np.swapaxes(k, -1, -2))) * scale)
 
     def scale(self, d_k):
         """The factor of the scores (a method, so that the kit's measuring models can change it: measure.py)."""
@@ -199,9 +202,13 @@ class Formulas:
 
     def attention_with_lse(self, q, k, v, mask=None):
         q, k, v = map(self.round, (q, k, v))
-        scores = self.round(self.round(self.matmul(q, np.swapaxes(k, -1, -2))) * self.scale(q.shape[-1]))
+        scores = self._scores(q, k)
         if mask is not None:
             scores = scores + np.asarray(mask, dtype=self.wide)
+        return self._epilogue(scores, v)
+
+    def _epilogue(self, scores, v):
+        """(output, lse) from the scores: unnormalised weights, one division per query."""
         top = np.max(scores, axis=-1, keepdims=True)
         top = np.where(np.isfinite(top), top, 0)  # a query that sees no key: every exp is 0
         e = self.round(np.exp(scores - top))
@@ -222,6 +229,30 @@ class Formulas:
             parts = [np.where(np.isneginf(side)[..., None], 0, self.round(self.round(np.exp(side - lse))[..., None] * out))
                      for out, side in ((out_a, lse_a), (out_b, lse_b))]
         return self.round(parts[0] + parts[1]), lse
+
+    def varlen_attention(self, q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, window=None):
+        """The pack as one attention with a block-diagonal mask (a document mask, as flex_attention
+        builds for packed documents): query row r sees key row c when both belong to sequence b
+        and, with causal, c <= r + cu_k[b + 1] - cu_q[b + 1] (the sequence's last query sees its
+        last key), with a window also c > that - window."""
+        cu_q, cu_k = np.asarray(cu_seqlens_q), np.asarray(cu_seqlens_k)
+        k, v = k[: cu_k[-1]], v[: cu_k[-1]]  # rows past the last sequence belong to none
+        rows_q, rows_k = np.arange(len(q)), np.arange(len(k))
+        sequence_q = np.searchsorted(cu_q, rows_q, side="right") - 1  # past the last: len(cu_q) - 1, no sequence's
+        sequence_k = np.searchsorted(cu_k, rows_k, side="right") - 1
+        seen = sequence_q[:, None] == sequence_k[None, :]  # (total_q, total_k)
+        if causal or window is not None:
+            ends = np.append(cu_k, cu_k[-1])[sequence_q + 1] - np.append(cu_q, cu_q[-1])[sequence_q + 1]
+            last = rows_q + ends  # the key row each query sits at
+            seen &= rows_k[None, :] <= last[:, None]
+            if window is not None:
+                seen &= rows_k[None, :] > last[:, None] - window
+        group = q.shape[1] // k.shape[1]
+        q, k, v = (self.round(np.moveaxis(x, 1, 0)) for x in (q, k, v))  # heads first
+        k, v = np.repeat(k, group, axis=0), np.repeat(v, group, axis=0)
+        scores = np.where(seen, self._scores(q, k), -np.inf)  # (n_heads, total_q, total_k)
+        out, _ = self._epilogue(scores, v)
+        return np.moveaxis(out, 0, 1)
 
     def decode_chunk(self, x_new, params, n_heads, cache=None):
         """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""

@@ -255,3 +255,23 @@ def merge_attention_states(out_a, lse_a, out_b, lse_b):
     parts = [torch.where(torch.isneginf(side)[..., None], 0.0, torch.exp(side - lse)[..., None] * out)
              for out, side in ((out_a, lse_a), (out_b, lse_b))]
     return to_numpy(parts[0] + parts[1]), to_numpy(lse)
+
+
+def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, window=None):
+    """F.scaled_dot_product_attention sequence by sequence (enable_gqa for grouped heads), its
+    mask aligned to the bottom right; a query that sees no key gets 0, where SDPA gives NaN."""
+    out = torch.zeros(q.shape[0], q.shape[1], v.shape[2], dtype=to_torch(q[:0]).dtype, device=DEVICE)
+    for b in range(len(cu_seqlens_q) - 1):
+        rows_q, rows_k = slice(cu_seqlens_q[b], cu_seqlens_q[b + 1]), slice(cu_seqlens_k[b], cu_seqlens_k[b + 1])
+        n_q, n_k = rows_q.stop - rows_q.start, rows_k.stop - rows_k.start
+        if n_q == 0 or n_k == 0:
+            continue
+        q_b, k_b, v_b = (to_torch(x[rows]).transpose(0, 1) for x, rows in ((q, rows_q), (k, rows_k), (v, rows_k)))
+        seen = torch.ones(n_q, n_k, dtype=torch.bool, device=DEVICE)
+        if causal or window is not None:
+            seen = seen.tril(n_k - n_q)
+        if window is not None:
+            seen = seen & ~seen.tril(n_k - n_q - window)
+        attended = F.scaled_dot_product_attention(q_b, k_b, v_b, attn_mask=seen, enable_gqa=q.shape[1] != k.shape[1])
+        out[rows_q] = torch.where(seen.any(dim=-1)[:, None], attended, 0.0).transpose(0, 1)
+    return to_numpy(out)

@@ -1,7 +1,7 @@
 """The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
 
 The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
-its 67 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+its 73 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
 other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
 name a mistake from measurements instead: what the scores are scaled by, which keys each query
 sees, which parameter plays which role, in what precision it computes. Each module here is a
@@ -29,8 +29,9 @@ EXPECTED maps each module to
   - "accumulates_in": the dtype its arithmetic is done in;
   - "factor", "masked keys", "shape": what a gradient is instead (measure_gradients.py): a constant
     times the contract's, not 0 on keys the mask hides, of the broadcast shape;
-  - "lse factor", "NaN": what a serving callable computes instead (measure_serving.py): the lse a
-    constant times the natural one, NaN at the queries that see no key or whose sides are empty.
+  - "lse factor", "NaN": what a serving callable computes instead (measure_serving.py,
+    measure_packed.py): the lse a constant times the natural one, NaN at the queries that see no
+    key or whose sides are empty; "sees" for a packed query, in its own sequence's keys.
 """
 
 SDPA = "scaled_dot_product_attention"
@@ -45,6 +46,11 @@ EXPECTED = {
         "callables": ["attention_with_lse"], "family": "serving", "measured": {"lse factor": "1/ln 2"}},
     "merge_divides_by_empty_total": {
         "callables": ["merge_attention_states"], "family": "serving", "measured": {"NaN": "both sides empty"}},
+    "varlen_document_mask_query_ahead": {
+        "callables": ["varlen_attention"], "family": "serving",
+        "measured": {"sees": "query i of a sequence sees its keys 0..i+Lk-Lq+1"}},
+    "varlen_unseen_query_nan": {
+        "callables": ["varlen_attention"], "family": "serving", "measured": {"NaN": "queries that see no key"}},
     # gradients (contract v3): the backward pass
     "grad_dk_unscaled_einsum": {
         "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"factor": "dk: sqrt(d_k)"}},
