@@ -13,8 +13,6 @@ import numpy as np
 
 from attention_conformance.mutants import complete
 
-TILE = 16
-
 
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, window=None):
     group = q.shape[1] // k.shape[1]
@@ -24,7 +22,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, window=N
         n_q, n_k = queries.stop - queries.start, cu_seqlens_k[b + 1] - cu_seqlens_k[b]
         if n_q == 0 or n_k == 0:
             continue
-        loaded = -(-n_k // TILE) * TILE
+        loaded = -(-n_k // 16) * 16  # whole tiles of 16 rows
         keys = slice(cu_seqlens_k[b], cu_seqlens_k[b] + loaded)  # BUG: whole tiles, past the pack's end
         heads_q = q[queries].transpose(1, 0, 2)
         heads_k, heads_v = (np.repeat(x[keys].transpose(1, 0, 2), group, axis=0) for x in (k, v))

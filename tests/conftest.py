@@ -14,6 +14,13 @@ import attention_conformance
 
 SUITE = Path(attention_conformance.__file__).parent
 
+# The kit's tests run two at a time (-n 2), most of them as runs of the suite in processes of their
+# own: torch's and the BLAS's thread pools, two threads per process, would leave four busy threads
+# contending for two cores (tools.margins measured it). Set before any of those processes starts; a
+# value the user set is kept.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
 
 @pytest.fixture(scope="session")
 def suite_tests(tmp_path_factory):
