@@ -137,11 +137,9 @@ def _mask(kind, lead, lq, lk):
     if kind is None:
         return None
     if kind == "causal":
-        return np.where(np.tri(lq, lk, k=lk - lq, dtype=bool), 0.0, -np.inf)  # aligned bottom right
+        return np.where(visible(lq, lk, lk - lq), 0.0, -np.inf)  # aligned bottom right
     if kind.startswith("window:"):
-        window = int(kind.partition(":")[2])
-        seen = np.tri(lq, lk, k=lk - lq, dtype=bool) & ~np.tri(lq, lk, k=lk - lq - window, dtype=bool)  # bottom right too
-        return np.where(seen, 0.0, -np.inf)
+        return np.where(visible(lq, lk, lk - lq, int(kind.partition(":")[2])), 0.0, -np.inf)
     assert kind in ("padding", "unseen"), kind
     mask = np.zeros((lead[0], *(1,) * (len(lead) - 1), 1, lk))
     for row in range(lead[0]):
@@ -149,6 +147,16 @@ def _mask(kind, lead, lq, lk):
     if kind == "unseen":
         mask[0] = -np.inf  # every query of batch row 0 sees no key
     return mask
+
+
+def visible(lq, lk, offset, window=None):
+    """(lq, lk): the keys query i sees when it sits at key position i + offset (lk - lq: the
+    queries are the last positions, the causal mask aligned to the bottom right), with a window
+    only the `window` keys ending there."""
+    seen = np.tri(lq, lk, k=offset, dtype=bool)
+    if window is not None:
+        seen &= ~np.tri(lq, lk, k=offset - window, dtype=bool)
+    return seen
 
 
 def _dominate(q, k, v, mask):

@@ -11,6 +11,7 @@ finding keeps the probe, on which a look-alike of the catalogue must hold too.
 
 import numpy as np
 
+from attention_conformance.cases import visible
 from attention_conformance.measure import Finding, deterministic, probed, span
 
 MOST_KEYS = 512  # the probe's values are total_k wide
@@ -66,10 +67,10 @@ def _described(weights, wanted, named):
         titles.extend(_within(seen, wanted, cu_q, cu_k, named))
     r = int(np.flatnonzero((seen != wanted).any(axis=-1))[0])
     b = int(np.searchsorted(cu_q, r, side="right") - 1)
-    line = (f"evidence: query row {r} (sequence {b}) draws on key rows {span(np.flatnonzero(seen[r]))}; the contract lets it see "
-            f"{span(np.flatnonzero(wanted[r]))} ({int((seen != wanted).any(axis=-1).sum())} of {len(seen)} packed queries differ; "
-            "measured with queries set to zero and one-hot values)")
     data = {"query": r, "sees": span(np.flatnonzero(seen[r])), "expected_sees": span(np.flatnonzero(wanted[r]))}
+    line = (f"evidence: query row {r} (sequence {b}) draws on key rows {data['sees']}; the contract lets it see "
+            f"{data['expected_sees']} ({int((seen != wanted).any(axis=-1).sum())} of {len(seen)} packed queries differ; "
+            "measured with queries set to zero and one-hot values)")
     return [(data, (line,), tuple(titles[:1]) if len(titles) == 1 else ())]
 
 
@@ -82,9 +83,7 @@ def _other_sequences(seen, own, cu_q, cu_k):
             firsts[cu_q[b] : cu_q[b + 1], cu_k[b + 1]] = True
     if (foreign <= firsts).all():
         return "each sequence also sees the first key of the next (its end read one past)"
-    every = np.zeros_like(foreign)
-    every[: cu_q[-1], : cu_k[-1]] = True
-    if (seen[: cu_q[-1]] | ~every[: cu_q[-1]]).all() or (foreign.sum(axis=-1) > 1).mean() > 0.5:
+    if seen[: cu_q[-1], : cu_k[-1]].all() or (foreign.sum(axis=-1) > 1).mean() > 0.5:
         return "the sequences of the pack see each other (cu_seqlens not applied)"
     return "queries see keys of other sequences"
 
@@ -103,19 +102,11 @@ def _within(seen, wanted, cu_q, cu_k, named):
         here = set()
         if causal:
             for offset, words in ((0, TOP_LEFT), (n_k - n_q + 1, ONE_AHEAD), (n_k - n_q - 1, OWN_HIDDEN)):
-                if (block == _visible(n_q, n_k, offset, window)).all():
+                if (block == visible(n_q, n_k, offset, window)).all():
                     here.add(words)
         for wider in (1, -1):
-            if window and window + wider > 0 and (block == _visible(n_q, n_k, n_k - n_q, window + wider)).all():
+            if window and window + wider > 0 and (block == visible(n_q, n_k, n_k - n_q, window + wider)).all():
                 here.add(f"a sliding window one key {'wider' if wider > 0 else 'narrower'} than the contract's")
         fits = here if fits is None else fits & here
     return sorted(fits or ())
-
-
-def _visible(n_q, n_k, offset, window=None):
-    """The keys query i sees when it sits at key position i + offset, with a window of that many."""
-    seen = np.tri(n_q, n_k, k=offset, dtype=bool)
-    if window is not None:
-        seen &= ~np.tri(n_q, n_k, k=offset - window, dtype=bool)
-    return seen
 

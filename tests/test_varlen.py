@@ -7,7 +7,7 @@ import pytest
 
 from attention_conformance import measure_packed, oracle
 from attention_conformance.calls import Call
-from attention_conformance.cases import Case, packed_inputs
+from attention_conformance.cases import Case, packed_inputs, visible
 from attention_conformance.declaration import Declaration
 from attention_conformance.reference import scaled_dot_product_attention, varlen_attention
 
@@ -54,10 +54,6 @@ def seen_by(seen_rows, heads=2):
     """Weights (queries, heads, keys) of a probe whose queries draw on `seen_rows` (queries, keys) alike."""
     weights = seen_rows / np.maximum(seen_rows.sum(axis=1, keepdims=True), 1)
     return np.repeat(weights[:, None, :], heads, axis=1)
-
-
-def visible(n_q, n_k, offset, window=None):
-    return measure_packed._visible(n_q, n_k, offset, window)
 
 
 def pack(blocks, total_k):

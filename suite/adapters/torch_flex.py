@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch.nn.attention import flex_attention as flex
 
-
 from attention_conformance.adapters.torch_attention import DEVICE, to_numpy, to_torch
 
 
