@@ -103,10 +103,10 @@ def expect_answer(got, impl, call, what, observe, expected=None, returned=None):
     from attention_conformance import diagnosis, oracle
 
     expected = np.asarray(observe(call.on(oracle.EXACT)) if expected is None else expected, dtype=np.float64)
-    allowance = impl.allowance
+    allowance = impl.allowance_of(call.capability)
     plain = None
     if allowance.needs_plain and got.shape == expected.shape:
-        plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
+        plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype, call.capability))
 
     def evidence():
         return diagnosis.explain(impl, call, observe, got, expected, plain)
@@ -153,13 +153,13 @@ def _lower_precision(got, expected, dtype, call, observe):
     that much in float32): the implementation seems to compute in float32. Only that step: an error
     at float16's level (1%) may as well be a real mistake."""
     from attention_conformance import oracle
-    from attention_conformance.precision import TOLERANCES
+    from attention_conformance.precision import allowance
 
     if dtype != "float64":
         return None
-    float32 = TOLERANCES["float32"]
+    float32 = allowance("float32", call.capability)
     try:
-        answers = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain("float32"))
+        answers = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain("float32", call.capability))
     except Exception:  # an answer the observation cannot read: judge with the fixed tolerance alone
         answers = None
     if (float32.excess(got, expected, answers) <= 1).all():

@@ -236,9 +236,10 @@ def measurements(impl, call, observe, got, expected, plain):
     if getattr(call, "capability", None) in SERVING:
         return measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
     if getattr(call, "capability", None) in BACKWARD:
-        if plain is None and impl.allowance.needs_plain:  # a gradient of another shape: the check had no need of them
-            plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
-        return measure_gradients.findings(call, got, expected, impl.allowance.allowed(expected, plain))
+        allowance = impl.allowance_of(call.capability)
+        if plain is None and allowance.needs_plain:  # a gradient of another shape: the check had no need of them
+            plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype, call.capability))
+        return measure_gradients.findings(call, got, expected, allowance.allowed(expected, plain))
     return measure.findings(impl, call, observe, got, expected, plain)
 
 
@@ -246,7 +247,7 @@ def matching(impl, call, observe, got, expected, plain):
     """The mistakes whose answer to `call` matches `got` (none when the call is too large to diagnose)."""
     if _size(call) > LARGEST_DIAGNOSED:
         return []
-    allowance = impl.allowance
+    allowance = impl.allowance_of(call.capability)
     # What rounding allows at each value, measured on the contract's answer and the plain formulas,
     # never on a mistake's answer: a mistake's answer is far from the plain formulas' answers, and
     # an allowance measured on it would let every look-alike match in low precision.
@@ -284,14 +285,15 @@ def _same_gradients(impl, call, module):
     result = getattr(call, "returned", None)
     if call.capability not in BACKWARD or result is None:
         return True
-    answers = [call.on(formulas) for formulas in oracle.plain(impl.dtype)] if impl.allowance.needs_plain else None
+    allowance = impl.allowance_of(call.capability)
+    answers = [call.on(formulas) for formulas in oracle.plain(impl.dtype, call.capability)] if allowance.needs_plain else None
     for _, read in gradients(call.capability):
         got, would, exact = (np.asarray(read(answer), dtype=np.float64)
                              for answer in (result, call.on(module), call.on(oracle.EXACT)))
         if got.shape != would.shape:
             return False
         plain = answers and tuple(np.asarray(read(answer), dtype=np.float64) for answer in answers)
-        allowed = impl.allowance.allowed(exact, plain) if exact.shape == got.shape else impl.allowance.allowed(would)
+        allowed = allowance.allowed(exact, plain) if exact.shape == got.shape else allowance.allowed(would)
         allowed = _magnified(allowed, would, exact)
         if not (excess_over(got, would, np.where(np.isinf(exact), 0.0, allowed)) <= 1).all():
             return False
@@ -332,10 +334,10 @@ def _narrowed(impl, call, observe, candidates):
     try:
         got = np.asarray(observe(result), dtype=np.float64)
         expected = np.asarray(observe(folded.on(oracle.EXACT)), dtype=np.float64)
-        plain = None
-        if impl.allowance.needs_plain:
-            plain = tuple(np.asarray(observe(folded.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype))
-        allowed = impl.allowance.allowed(expected, plain)  # measured on the contract's answer (see matching)
+        plain, allowance = None, impl.allowance_of(folded.capability)
+        if allowance.needs_plain:
+            plain = tuple(np.asarray(observe(folded.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype, folded.capability))
+        allowed = allowance.allowed(expected, plain)  # measured on the contract's answer (see matching)
     except Exception:
         return candidates
     still = []

@@ -10,6 +10,7 @@ import pytest
 from attention_conformance.contract import CAPABILITIES
 from attention_conformance.declaration import Declaration, DeclarationError
 from attention_conformance.isolation import CallTimedOut, deadline, give_up
+from attention_conformance.precision import allowance
 
 
 class LoadError(Exception):
@@ -41,9 +42,11 @@ class Implementation:
     @property
     def allowance(self):
         """The tolerance (float64, float32) or error budget (float16, bfloat16) of the run."""
-        from attention_conformance.precision import TOLERANCES
+        return allowance(self.dtype)
 
-        return TOLERANCES[self.dtype]
+    def allowance_of(self, capability):
+        """The run's allowance on the answers of `capability` (a float32 gradient's is wider: precision.py)."""
+        return allowance(self.dtype, capability)
 
     @property
     def file(self):

@@ -22,7 +22,7 @@ import numpy as np
 
 from attention_conformance.cases import cast_floats, floating
 from attention_conformance.oracle import EXACT, Formulas, plain
-from attention_conformance.precision import BUDGET_MULTIPLE, TOLERANCES, excess_over
+from attention_conformance.precision import BUDGET_MULTIPLE, allowance, excess_over
 
 LAYERS = ("multi_head_attention", "causal_self_attention", "grouped_query_attention", "cross_attention")
 SCALED = ("scaled_dot_product_attention", *LAYERS)
@@ -455,15 +455,15 @@ def _held_by(values, dtype):
 def _computed_in(dtype, impl, call, observe, got, expected):
     """The finding that the output, whose values are all `dtype` numbers, was computed in `dtype`
     (None when it misses that dtype's allowance too: a mistake of the formulas besides)."""
-    formulas = plain(dtype) + (() if dtype == "float32" else (Formulas(dtype, sums_in_dtype=True, products_in_dtype=True),))
+    formulas = plain(dtype, call.capability) + (() if dtype == "float32" else (Formulas(dtype, sums_in_dtype=True, products_in_dtype=True),))
     try:
         answers = tuple(np.asarray(observe(_answer(each, call)), dtype=np.float64) for each in formulas)
     except Exception:
         return None
-    within = float(TOLERANCES[dtype].excess(got, expected, answers).max())
+    within = float(allowance(dtype, call.capability).excess(got, expected, answers).max())
     if within > 1:
         return None
-    missed = float(impl.allowance.excess(got, expected).max())
+    missed = float(impl.allowance_of(call.capability).excess(got, expected).max())
     line = (f"evidence: every value of the output is a {dtype} number, and the output is within {dtype}'s allowance of "
             f"the contract's answer ({within:.3g} of it) while it misses {impl.dtype}'s by {missed:.3g} times: the "
             f"implementation computes in {dtype} (a cast, or a library's default); compute in the inputs' dtype")
@@ -486,8 +486,8 @@ def _conforms_in_float32(impl, call, observe):
     expected = np.asarray(observe(_answer(EXACT, wider)), dtype=np.float64)
     if seen is None or seen.shape != expected.shape:
         return False
-    answers = tuple(np.asarray(observe(_answer(formulas, wider)), dtype=np.float64) for formulas in plain("float32"))
-    return bool((TOLERANCES["float32"].excess(seen, expected, answers) <= 1).all())
+    answers = tuple(np.asarray(observe(_answer(formulas, wider)), dtype=np.float64) for formulas in plain("float32", wider.capability))
+    return bool((allowance("float32", wider.capability).excess(seen, expected, answers) <= 1).all())
 
 
 def mask_visibility(got, expected):
@@ -621,7 +621,7 @@ def probed(impl, call, observe):
         return None
     answers = None
     if impl.allowance.needs_plain:
-        answers = tuple(np.asarray(observe(_answer(formulas, call)), dtype=np.float64) for formulas in plain(impl.dtype))
+        answers = tuple(np.asarray(observe(_answer(formulas, call)), dtype=np.float64) for formulas in plain(impl.dtype, call.capability))
     return _Probe(impl, call, seen, impl.allowance.allowed(expected, answers), expected)
 
 

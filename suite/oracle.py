@@ -9,8 +9,10 @@ dtype itself, as numpy's np.sum does on float16 and bfloat16 arrays (a far large
 rows); scale_first=True scales q by 1/sqrt(d_k) before the product, as PyTorch's
 nn.MultiheadAttention does. One more, products_in_dtype=True, accumulates every product's sum in
 the dtype, one term after another (as np.einsum does on float16 arrays): not a legitimate
-variant but a model of that precision mistake (measure.py), outside the budget. The worst error of these plain computations sets the budget of the
-low-precision checks (precision.py).
+variant but a model of that precision mistake (measure.py), outside the budget. In float32 the
+backward also has recomputes=True, the flash kernels' way of getting the weights back from the
+log-sum-exp (_weights_for_backward). The worst error of these plain computations sets the budget
+of the low-precision checks and widens float32's tolerance where it is larger (precision.py).
 
 Written from the contract (docs/contract.md), sharing no code with reference/: splits and
 merges by np.split and np.concatenate, masks by np.tri, grouped heads by np.repeat. Every method is
@@ -26,8 +28,9 @@ import numpy as np
 class Formulas:
     """The contract computed exactly (dtype None: float64) or the plain way in `dtype`."""
 
-    def __init__(self, dtype=None, sums_in_dtype=False, scale_first=False, products_in_dtype=False):
+    def __init__(self, dtype=None, sums_in_dtype=False, scale_first=False, products_in_dtype=False, recomputes=False):
         self.dtype = None if dtype in (None, "float64") else dtype
+        self.recomputes = recomputes  # the backward's weights recomputed from the forward's lse (_weights_for_backward)
         self.wide = np.float64 if self.dtype is None else np.float32  # what sums accumulate in
         self.sums = self.dtype if sums_in_dtype and self.dtype else self.wide
         self.scale_first = scale_first
@@ -144,7 +147,7 @@ class Formulas:
 
     def scaled_dot_product_attention_backward(self, q, k, v, d_out, mask=None):
         q, k, v, d_out = map(self.round, (q, k, v, d_out))
-        out, weights = self.scaled_dot_product_attention(q, k, v, mask)
+        out, weights = self._weights_for_backward(q, k, v, mask)
         d_weights = self.round(self.matmul(d_out, np.swapaxes(v, -1, -2)))  # (..., Lq, Lk)
         inner = self.round(np.sum((d_out * out).astype(self.sums), axis=-1, keepdims=True))  # (..., Lq, 1)
         d_scores = self.round(weights * self.round(d_weights - inner))
@@ -153,6 +156,19 @@ class Formulas:
         d_k = self.round(self.round(self.matmul(np.swapaxes(d_scores, -1, -2), q)) * scale)
         d_v = self.round(self.matmul(np.swapaxes(weights, -1, -2), d_out))
         return summed_to(d_q, q.shape), summed_to(d_k, k.shape), summed_to(d_v, v.shape)
+
+    def _weights_for_backward(self, q, k, v, mask):
+        """(output, weights) as the backward uses them: the forward's own, or (recomputes) recomputed
+        as exp(scores - lse) from the log-sum-exp kept by a forward that rounded the scores the other
+        way, so that the weights carry both roundings. PyTorch's CPU flash kernel does so in float32
+        (its forward scales the product, its backward q): measured on the kernel profile's cases, up
+        to 2.6 times the error of the forward's weights in dq, 10 times in the layers' w_v gradient."""
+        if not self.recomputes:
+            return self.scaled_dot_product_attention(q, k, v, mask)
+        out, lse = Formulas(self.dtype, scale_first=not self.scale_first).attention_with_lse(q, k, v, mask)
+        scores = self._scores(q, k) if mask is None else self._scores(q, k) + np.asarray(mask, dtype=self.wide)
+        lse = np.where(np.isfinite(lse), lse, 0)[..., None]  # a query that sees no key: every weight 0
+        return out, self.round(np.exp(self.round(scores - lse)))
 
     def _attend_backward(self, x, context, params, n_heads, n_kv_heads, d_out, mask):
         """(dx through the queries, d_context, d_params) of _attend."""
@@ -273,10 +289,22 @@ def summed_to(gradient, shape):
 EXACT = Formulas()
 
 
+def plain(dtype, capability=""):
+    """The plain computations of the formulas in a dtype: the usual one, q scaled first, (below
+    float32) the softmax's sum in the dtype, and (float32 gradients) the weights recomputed.
+    Not below float32: there the plain formulas hold the scores in the dtype, where rounding them
+    twice is a precision mistake, not a kernel's way (kernels hold scores in float32)."""
+    recomputed = dtype == "float32" and capability.endswith("_backward")
+    return _plain(dtype) + (_recomputed(dtype) if recomputed else ())
+
+
 @functools.cache
-def plain(dtype):
-    """The plain computations of the formulas in a dtype: the usual one, q scaled first, and (below
-    float32) the softmax's sum in the dtype."""
+def _plain(dtype):
     if dtype in ("float64", "float32"):
         return (Formulas(dtype), Formulas(dtype, scale_first=True))
     return (Formulas(dtype), Formulas(dtype, sums_in_dtype=True), Formulas(dtype, scale_first=True))
+
+
+@functools.cache
+def _recomputed(dtype):
+    return (Formulas(dtype, recomputes=True), Formulas(dtype, scale_first=True, recomputes=True))

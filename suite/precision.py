@@ -7,16 +7,22 @@ each operation rounded, sums in float32), because that error depends on the case
 1000 positions lose more than scores of 3.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 # How many times the plain formula's error a low-precision answer may miss by. FlashAttention's
 # tests allow 2; PyTorch's SDPA tests between 1 and about 5. Correct kernels measured here (PyTorch's
 # CPU flash and math backends, online-softmax kernels with 16- and 64-wide tiles) stay within 1.03.
-# The gradients (contract v3) take the same multiple: PyTorch autograd through plain torch, the
-# math and CPU flash backends used at most 0.66 of it here (FlashAttention's tests allow 3).
+# The gradients (contract v3) take the same multiple below float32: PyTorch autograd through plain
+# torch, the math and CPU flash backends used at most 0.66 of it here.
 BUDGET_MULTIPLE = 2.0
+# A float32 gradient may miss its plain error by twice as much again. Where a row's weights are
+# near 0 and 1 the gradient magnifies their last bit, and which weight that bit falls on is the
+# luck of each order of rounding: autograd through plain float32 code (PyTorch's math backend,
+# jax.nn.dot_product_attention) missed the plain formulas' error 2.0 to 2.4 times at 129 and
+# 1,000 positions (kernel profile, measured). PyTorch's own SDPA gradient tests allow 5 by default.
+GRADIENT_MULTIPLE = 4.0
 # Unit roundoff of each low-precision dtype: half the gap between 1 and the next number.
 UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8}
 # The floor: this many roundings (unit roundoffs) of the largest expected value, two units in the
@@ -58,18 +64,19 @@ class Tolerance(Allowance):
     atol: float
     rtol: float
     dtype: str = None
+    multiple: float = BUDGET_MULTIPLE  # of the plain formulas' error
 
     @property
     def needs_plain(self):
         return self.dtype is not None
 
     def __str__(self):
-        plain = f" (or {BUDGET_MULTIPLE:g} x the plain {self.dtype} formula's error, where larger)" if self.dtype else ""
+        plain = f" (or {self.multiple:g} x the plain {self.dtype} formula's error, where larger)" if self.dtype else ""
         return f"the tolerance {self.atol:.0e} + {self.rtol:.0e} * |expected|{plain}"
 
     def allowed(self, expected, plain=None):
         fixed = self.atol + self.rtol * np.abs(expected)
-        return np.maximum(fixed, BUDGET_MULTIPLE * _plain_error(expected, plain))
+        return np.maximum(fixed, self.multiple * _plain_error(expected, plain))
 
 
 @dataclass(frozen=True)
@@ -110,3 +117,11 @@ TOLERANCES = {
     "float16": Budget("float16"),
     "bfloat16": Budget("bfloat16"),
 }
+
+
+def allowance(dtype, capability=""):
+    """What a run in `dtype` allows on the answers of `capability`: its TOLERANCES entry, with
+    GRADIENT_MULTIPLE for the gradients in float32."""
+    if dtype == "float32" and capability.endswith("_backward"):
+        return replace(TOLERANCES[dtype], multiple=GRADIENT_MULTIPLE)
+    return TOLERANCES[dtype]
