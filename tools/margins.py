@@ -103,7 +103,7 @@ def main():
           {impl: {dtype: results[(impl, dtype)] for dtype in DTYPES} for impl, _ in mutants}, list(DTYPES), margin)
     table("Tile bugs (16-wide: default profile; 64-wide: kernel profile): how far outside, at most",
           {impl: {dtype: results.get((impl, dtype)) for dtype in DTYPES} for impl, _ in bugs}, list(DTYPES), margin)
-    failing = [key for key in jobs if results[key].returncode != 0]
+    failing = [key for key in jobs if results[key].returncode not in (0, 5)]  # 5: nothing tested, as declared
     survivors = [key for key in (*mutants, *bugs) if not results[key].failed()
                  and not (key[0].endswith("computes_in_float32") and key[1] != "float64")]
     print(f"\ncorrect implementations failing: {failing or 'none'}; mutants and bugs surviving: {survivors or 'none'}")
