@@ -116,6 +116,11 @@ class Call:
             mask = "additive" if named.get("window") is not None else "causal" if named.get("causal") else "none"
             return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "mask": mask,
                     "lengths": (int(np.diff(cu_q).max(initial=0)), int(np.diff(cu_k).max(initial=0)))}
+        if self.capability == "paged_attention":
+            q, v_pages = named["q"], named["v_pages"]
+            return {"head_dim": q.shape[-1], "value_dim": v_pages.shape[-1], "block_size": v_pages.shape[1],
+                    "mask": "additive" if named.get("window") is not None else "causal",
+                    "lengths": (q.shape[1], int(np.max(named["seq_lens"])))}
         if "params" not in named:
             return {}
         x = named.get("x", named.get("x_t", named.get("x_new")))

@@ -270,6 +270,28 @@ class Formulas:
         out, _ = self._epilogue(scores, v)
         return np.moveaxis(out, 0, 1)
 
+    def paged_attention(self, q, k_pages, v_pages, block_table, seq_lens, window=None):
+        """The cache gathered through the block table into one array of positions per sequence, the
+        positions no query sees set to 0 (never read: they may hold anything, NaN included), then
+        one masked attention: query i of sequence b is position seq_lens[b] - Lq + i."""
+        block_size, n_q = k_pages.shape[1], q.shape[1]
+        lengths = np.asarray(seq_lens)
+        positions = np.arange(lengths.max(initial=0))  # (P,)
+        at = lengths[:, None] - n_q + np.arange(n_q)  # (batch, Lq): each query's position
+        seen = positions <= at[..., None]  # (batch, Lq, P)
+        if window is not None:
+            seen &= positions > at[..., None] - window
+        read = seen.any(axis=1)  # (batch, P): the positions some query sees
+        columns = np.minimum(positions // block_size, np.shape(block_table)[1] - 1)
+        blocks = np.where(read, np.asarray(block_table)[:, columns], 0)  # entries never read may be anything
+        group = q.shape[2] // k_pages.shape[2]
+        k, v = (np.repeat(np.moveaxis(np.where(read[..., None, None], pages[blocks, positions % block_size], 0), 2, 1),
+                          group, axis=1) for pages in (k_pages, v_pages))  # (batch, n_heads, P, d)
+        q, k, v = self.round(np.moveaxis(q, 2, 1)), self.round(k), self.round(v)
+        scores = np.where(seen[:, None], self._scores(q, k), -np.inf)  # (batch, n_heads, Lq, P)
+        out, _ = self._epilogue(scores, v)
+        return np.moveaxis(out, 1, 2)
+
     def decode_chunk(self, x_new, params, n_heads, cache=None):
         """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""
         prefix = x_new if cache is None else np.concatenate([cache, x_new], axis=1)
