@@ -316,9 +316,24 @@ def paged_inputs(seed, dtype, seq_lens, lq, n_heads, n_kv_heads, d_k, d_v, block
     return {"q": q, "k_pages": k_pages, "v_pages": v_pages, "block_table": table, "seq_lens": lengths}
 
 
+def modified_inputs(seed, dtype, batch, n_heads, n_kv_heads, lq, lk, d_k, d_v, mask=None, style="normal"):
+    """{"q", "k", "v", "mask"}: q (batch, n_heads, lq, d_k), k and v (batch, n_kv_heads, lk, d_k or d_v),
+    mask as attention_inputs' over (batch, 1) ("causal": aligned to the bottom right; "unseen":
+    batch row 0 sees no key), style "dominant" as attention_inputs' (scores of about ln(lk) + 6)."""
+    rng = _generator(seed)
+    q = rng.standard_normal((batch, n_heads, lq, d_k))
+    k = rng.standard_normal((batch, n_kv_heads, lk, d_k))
+    v = rng.standard_normal((batch, n_kv_heads, lk, d_v))
+    additive = _mask(mask, (batch, 1), lq, lk)
+    if style == "dominant":
+        _dominate(q, k, v, None if mask == "unseen" else additive)
+    q, k, v, additive = _cast(dtype, q, k, v, additive)
+    return {"q": q, "k": k, "v": v, "mask": additive}
+
+
 BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs,
                                     backward_inputs, merge_inputs, packed_inputs,
-                                    paged_inputs)}
+                                    paged_inputs, modified_inputs)}
 
 
 @dataclass(frozen=True)

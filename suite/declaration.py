@@ -13,6 +13,8 @@ RULE_KEYS = ("multiple_of", "at_least", "at_most")  # what a head_dims rule may 
 
 # what each value of "masks" lets through: a call with no mask, the causal mask, any additive mask
 MASKS = {"additive": ("none", "causal", "additive"), "causal": ("none", "causal"), "none": ("none",)}
+# The score modifiers of modified_attention, by the name of the keyword that turns each on.
+MODIFIERS = ("softcap", "alibi_slopes", "sinks")
 
 
 class DeclarationError(Exception):
@@ -99,6 +101,7 @@ class Declaration:
     dtypes: tuple = DTYPES  # the dtypes it supports
     max_seq_len: int = None  # the longest sequence (of queries or keys) it takes; None: no limit
     block_sizes: tuple = None  # the block sizes of a paged cache it takes (paged_attention); None: any
+    modifiers: tuple = MODIFIERS  # the score modifiers it takes (modified_attention)
 
     @classmethod
     def parse(cls, given):
@@ -155,6 +158,9 @@ class Declaration:
         longest = max(limits.get("lengths", ()), default=0)
         if self.max_seq_len is not None and longest > self.max_seq_len:
             return f"max_seq_len={self.max_seq_len} is shorter than this call's {longest} positions"
+        missing = [name for name in limits.get("modifiers", ()) if name not in self.modifiers]
+        if missing:
+            return f"modifiers={_show(self.modifiers)} does not include {missing[0]}"
         block_size = limits.get("block_size")
         if block_size is not None and self.block_sizes is not None and block_size not in self.block_sizes:
             return f"block_sizes={_show(self.block_sizes)} does not include block_size={block_size}"
@@ -237,6 +243,15 @@ def _dtypes(value):
     return tuple(name for name in DTYPES if name in value)
 
 
+def _modifiers(value):
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise DeclarationError(f"CONFORMANCE['modifiers'] must be a list of {', '.join(MODIFIERS)}, not {value!r}")
+    unknown = [name for name in value if name not in MODIFIERS]
+    if unknown:
+        raise DeclarationError(f"CONFORMANCE['modifiers'] names {unknown[0]!r}, not one of {', '.join(MODIFIERS)}")
+    return tuple(name for name in MODIFIERS if name in value)
+
+
 def _block_sizes(value):
     if value is None:
         return None
@@ -259,4 +274,5 @@ PARSERS = {
     "dtypes": _dtypes,
     "max_seq_len": _length,
     "block_sizes": _block_sizes,
+    "modifiers": _modifiers,
 }

@@ -297,3 +297,27 @@ def paged_attention(q, k_pages, v_pages, block_table, seq_lens, window=None):
                                                   enable_gqa=q.shape[2] != k_pages.shape[2])
         out.append(attended.transpose(0, 1))
     return to_numpy(torch.stack(out))
+
+
+def modified_attention(q, k, v, mask=None, *, softcap=None, alibi_slopes=None, sinks=None):
+    """The modifiers in torch, as gpt-oss's and Gemma 2's reference code writes them: the scores
+    capped, biased and masked, each head's sink a column of the softmax dropped after it."""
+    q, k, v = to_torch(q), to_torch(k), to_torch(v)
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if softcap is not None:
+        scores = softcap * torch.tanh(scores / softcap)
+    n_q, n_k = scores.shape[-2:]
+    if alibi_slopes is not None:
+        at = torch.arange(n_q, device=DEVICE)[:, None] + n_k - n_q
+        distance = (at - torch.arange(n_k, device=DEVICE)).abs().to(scores.dtype)
+        slopes = torch.as_tensor(np.asarray(alibi_slopes), device=DEVICE).to(scores.dtype)
+        scores = scores - slopes[..., None, None] * distance
+    if mask is not None:
+        scores = scores + to_torch(mask).to(scores.dtype)
+    if sinks is None:
+        return to_numpy(torch.softmax(scores, dim=-1) @ v)
+    sink = torch.as_tensor(np.asarray(sinks), device=DEVICE).to(scores.dtype)[:, None, None].expand(*scores.shape[:-1], 1)
+    weights = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
+    return to_numpy(weights @ v)

@@ -1,7 +1,7 @@
 """The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
 
 The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
-its 79 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+its 84 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
 other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
 name a mistake from measurements instead: what the scores are scaled by, which keys each query
 sees, which parameter plays which role, in what precision it computes. Each module here is a
