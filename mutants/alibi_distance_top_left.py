@@ -5,6 +5,7 @@ where the queries are the last positions (query i sits at key i + Lk - Lq).
 Symptom: right when there are as many queries as keys; with fewer (decoding, chunked prefill)
 every query is biased towards the first keys instead of its own.
 Fix: distance = |i + Lk - Lq - j|, aligned to the bottom right as the causal mask is.
+Seen in: vllm-project/vllm#945 (the same family: PagedAttention's ALiBi distance measured from the wrong position)
 """
 
 import numpy as np

@@ -4,6 +4,7 @@ Mistake: modified_attention adds slope * distance to the scores instead of subtr
 Symptom: right with slopes of 0; otherwise each query favours the keys furthest from it, the
 opposite of ALiBi's recency bias.
 Fix: s -= alibi_slopes[h] * |i + Lk - Lq - j|.
+Seen in: meta-pytorch/attention-gym#86 (its ALiBi score_mod added slope * (q_idx - kv_idx))
 """
 
 import numpy as np

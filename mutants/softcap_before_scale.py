@@ -5,6 +5,7 @@ sqrt(d_k) after, where the contract (and FlashAttention 2, Gemma 2) caps the sca
 Symptom: right without a cap; with one, the scores are capped at softcap / sqrt(d_k) instead of
 softcap, and the softmax comes out far too flat.
 Fix: scale first, s = q k^T / sqrt(d_k), then s = softcap * tanh(s / softcap).
+Seen in: huggingface/trl#5691 (the final logits capped before their scale, the same reversed order)
 """
 
 import numpy as np
