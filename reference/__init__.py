@@ -24,6 +24,8 @@ from .heads import (
     split_heads,
 )
 from .packed import varlen_attention
+from .modified import modified_attention
+from .paged import paged_attention
 from .position import apply_rope, embed, positional_encoding
 from .serving import attention_with_lse, merge_attention_states
 
@@ -53,4 +55,6 @@ __all__ = [
     "attention_with_lse",
     "merge_attention_states",
     "varlen_attention",
+    "paged_attention",
+    "modified_attention",
 ]

@@ -12,6 +12,7 @@ from attention_conformance import records
 from attention_conformance.cases import BUILDERS, cast_floats, floating
 from attention_conformance.checks import fail
 from attention_conformance.contract import KEYWORD_ONLY, SIGNATURES, forward_of
+from attention_conformance.declaration import MODIFIERS
 from attention_conformance.isolation import CallTimedOut, Inputs, deadline, user_numerics
 
 TRACEBACK_FRAMES = 8  # of the implementation's own frames shown when it raises: where to look
@@ -109,13 +110,21 @@ class Call:
         named = self.named()
         if forward_of(self.capability) == "scaled_dot_product_attention":
             q, k, v = named["q"], named["k"], named["v"]
-            return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "lengths": (q.shape[-2], k.shape[-2]),
-                    "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
+            limits = {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "lengths": (q.shape[-2], k.shape[-2]),
+                      "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
+            if self.capability == "modified_attention":  # the modifiers the call turns on
+                limits["modifiers"] = tuple(name for name in MODIFIERS if named.get(name) is not None)
+            return limits
         if self.capability == "varlen_attention":  # a window is a mask beyond the causal one
             q, v, cu_q, cu_k = named["q"], named["v"], named["cu_seqlens_q"], named["cu_seqlens_k"]
             mask = "additive" if named.get("window") is not None else "causal" if named.get("causal") else "none"
             return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "mask": mask,
                     "lengths": (int(np.diff(cu_q).max(initial=0)), int(np.diff(cu_k).max(initial=0)))}
+        if self.capability == "paged_attention":
+            q, v_pages = named["q"], named["v_pages"]
+            return {"head_dim": q.shape[-1], "value_dim": v_pages.shape[-1], "block_size": v_pages.shape[1],
+                    "mask": "additive" if named.get("window") is not None else "causal",
+                    "lengths": (q.shape[1], int(np.max(named["seq_lens"])))}
         if "params" not in named:
             return {}
         x = named.get("x", named.get("x_t", named.get("x_new")))

@@ -264,8 +264,76 @@ def packed_inputs(seed, dtype, lengths_q, lengths_k, n_heads, n_kv_heads, d_k, d
     return {"q": q, "k": k, "v": v, "cu_seqlens_q": cu_q, "cu_seqlens_k": cu_k}
 
 
+def paged_inputs(seed, dtype, seq_lens, lq, n_heads, n_kv_heads, d_k, d_v, block_size, window=None, shared=False,
+                 first_id=0, spare=3, poison=None, style="dominant"):
+    """{"q", "k_pages", "v_pages", "block_table", "seq_lens"}: the newest lq positions of sequences
+    of lengths seq_lens, their keys and values in a pool of pages of block_size slots, each
+    sequence's blocks at shuffled places of it. The pool has `spare` blocks no sequence uses, and
+    the blocks below first_id (first_id=65,536: the used ids above 65,535); the table has a column
+    more than the longest sequence needs, its entries past a sequence's blocks naming a spare one.
+    shared: the second sequence's first block is the first's (prefix caching: the same keys).
+
+    poison (what the contract says is never read, then NaN; random draws otherwise): "unused", the
+    blocks of no sequence; "tail", the slots past each sequence's end; "freed", with a window, the
+    blocks that lie wholly before every query's window of their sequence."""
+    rng = _generator(seed)
+    lengths = np.asarray(seq_lens, dtype=np.int64)
+    needed = -(-lengths // block_size)  # blocks per sequence
+    q = rng.standard_normal((len(lengths), lq, n_heads, d_k))
+    keys = [rng.standard_normal((n, n_kv_heads, d_k)) for n in lengths]
+    values = [rng.standard_normal((n, n_kv_heads, d_v)) for n in lengths]
+    if style == "dominant":
+        for b, n in enumerate(lengths):
+            heads_first = (np.moveaxis(x, 1, 0) for x in (q[b], keys[b], values[b]))  # views
+            _dominate(*heads_first, _mask(f"window:{window}" if window else "causal", (1,), lq, n))
+    ids = first_id + rng.permutation(int(needed.sum()) + spare)  # the last `spare` ids: blocks of no sequence
+    table = np.full((len(lengths), int(needed.max()) + 1), ids[-1], dtype=np.int32)
+    for b, start in enumerate(np.cumsum(needed) - needed):
+        table[b, : needed[b]] = ids[start : start + needed[b]]
+    if shared:  # the second sequence's first block_size positions are the first's, in the first's block
+        if min(lengths[:2]) < block_size:
+            raise ValueError(f"shared: the first two sequences need {block_size} positions each, not {lengths[:2]}")
+        table[1, 0] = table[0, 0]
+        keys[1][:block_size], values[1][:block_size] = keys[0][:block_size], values[0][:block_size]
+    pages = [rng.standard_normal((first_id + len(ids), block_size, n_kv_heads, d)) for d in (d_k, d_v)]
+    never = np.zeros((first_id + len(ids), block_size), dtype=bool)  # the slots poison fills with NaN
+    for b, n in enumerate(lengths):
+        positions = np.arange(n)
+        for page, written in zip(pages, (keys[b], values[b])):
+            page[table[b, positions // block_size], positions % block_size] = written
+        if poison == "tail":
+            never[table[b, needed[b] - 1], n - (needed[b] - 1) * block_size :] = True
+    if poison == "unused":
+        never[np.setdiff1d(np.arange(len(never)), table[np.arange(table.shape[1]) < needed[:, None]])] = True
+    if poison == "freed":
+        for b, n in enumerate(lengths):  # the first position some query's window holds: its block and on are read
+            never[table[b, : max(n - lq - window + 1, 0) // block_size]] = True
+        for b, n in enumerate(lengths):
+            never[table[b, max(n - lq - window + 1, 0) // block_size : needed[b]]] = False  # shared, read by another
+    for page in pages:
+        page[never] = np.nan
+    q, k_pages, v_pages = _cast(dtype, q, *pages)
+    return {"q": q, "k_pages": k_pages, "v_pages": v_pages, "block_table": table, "seq_lens": lengths}
+
+
+def modified_inputs(seed, dtype, batch, n_heads, n_kv_heads, lq, lk, d_k, d_v, mask=None, style="normal"):
+    """{"q", "k", "v", "mask"}: q (batch, n_heads, lq, d_k), k and v (batch, n_kv_heads, lk, d_k or d_v),
+    mask as attention_inputs' over (batch, 1) ("causal": aligned to the bottom right; "unseen":
+    batch row 0 sees no key), style "dominant" as attention_inputs' (scores of about ln(lk) + 6)."""
+    rng = _generator(seed)
+    q = rng.standard_normal((batch, n_heads, lq, d_k))
+    k = rng.standard_normal((batch, n_kv_heads, lk, d_k))
+    v = rng.standard_normal((batch, n_kv_heads, lk, d_v))
+    additive = _mask(mask, (batch, 1), lq, lk)
+    if style == "dominant":
+        _dominate(q, k, v, None if mask == "unseen" else additive)
+    q, k, v, additive = _cast(dtype, q, k, v, additive)
+    return {"q": q, "k": k, "v": v, "mask": additive}
+
+
 BUILDERS = {f.__name__: f for f in (logits, features, attention_inputs, layer_inputs, token_inputs, rope_inputs,
-                                    backward_inputs, merge_inputs, packed_inputs)}
+                                    backward_inputs, merge_inputs, packed_inputs,
+                                    paged_inputs, modified_inputs)}
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,18 @@ SIGNATURES = {
     "merge_attention_states": ("out_a", "lse_a", "out_b", "lse_b"),
     # Packed sequences of different lengths, as FlashAttention's varlen API takes them.
     "varlen_attention": ("q", "k", "v", "cu_seqlens_q", "cu_seqlens_k", "causal", "window"),
+    # The newest positions of each sequence over a paged key/value cache, as vLLM serves them.
+    "paged_attention": ("q", "k_pages", "v_pages", "block_table", "seq_lens", "window"),
+    # Score modifiers: soft-capping, ALiBi, attention sinks (keyword-only in the contract).
+    "modified_attention": ("q", "k", "v", "mask", "softcap", "alibi_slopes", "sinks"),
 }
 
 CAPABILITIES = tuple(SIGNATURES)
 
 # The arguments of each callable passed by keyword, and only when a check chooses one; every other
 # argument goes positionally.
-KEYWORD_ONLY = {"softmax": ("axis",), "softmax_backward": ("axis",), "varlen_attention": ("causal", "window")}
+KEYWORD_ONLY = {"softmax": ("axis",), "softmax_backward": ("axis",), "varlen_attention": ("causal", "window"),
+                "paged_attention": ("window",), "modified_attention": ("softcap", "alibi_slopes", "sinks")}
 
 # The contract's first version: what an implementation of 2017's attention provides.
 V1 = (
@@ -73,10 +78,10 @@ def places(capability):
 
 
 # Contract v3, serving: attention split over key sets and merged back.
-SERVING = ("attention_with_lse", "merge_attention_states", "varlen_attention")
+SERVING = ("attention_with_lse", "merge_attention_states", "varlen_attention", "paged_attention", "modified_attention")
 
 # Callables called as scaled_dot_product_attention is, whose calls a declaration limits alike.
-AS_ATTENTION = {"attention_with_lse": "scaled_dot_product_attention"}
+AS_ATTENTION = {"attention_with_lse": "scaled_dot_product_attention", "modified_attention": "scaled_dot_product_attention"}
 
 
 def forward_of(capability):

@@ -13,6 +13,8 @@ RULE_KEYS = ("multiple_of", "at_least", "at_most")  # what a head_dims rule may 
 
 # what each value of "masks" lets through: a call with no mask, the causal mask, any additive mask
 MASKS = {"additive": ("none", "causal", "additive"), "causal": ("none", "causal"), "none": ("none",)}
+# The score modifiers of modified_attention, by the name of the keyword that turns each on.
+MODIFIERS = ("softcap", "alibi_slopes", "sinks")
 
 
 class DeclarationError(Exception):
@@ -98,6 +100,8 @@ class Declaration:
     weights: bool = None  # True: returns (output, weights); False: the output alone; None: either
     dtypes: tuple = DTYPES  # the dtypes it supports
     max_seq_len: int = None  # the longest sequence (of queries or keys) it takes; None: no limit
+    block_sizes: tuple = None  # the block sizes of a paged cache it takes (paged_attention); None: any
+    modifiers: tuple = MODIFIERS  # the score modifiers it takes (modified_attention)
 
     @classmethod
     def parse(cls, given):
@@ -140,7 +144,7 @@ class Declaration:
         """Why the declaration rules out a call with these `limits` in `dtype` (None: it does not).
 
         `limits` holds what matters of the call: "head_dim", "value_dim", "mask" ("none",
-        "causal" or "additive"), "lengths"; a key absent does not apply to the callable."""
+        "causal" or "additive"), "lengths", "block_size"; a key absent does not apply to the callable."""
         if dtype not in self.dtypes:
             return f"dtypes={_show(self.dtypes)} does not include {dtype}"
         head_dim, value_dim = limits.get("head_dim"), limits.get("value_dim")
@@ -154,6 +158,12 @@ class Declaration:
         longest = max(limits.get("lengths", ()), default=0)
         if self.max_seq_len is not None and longest > self.max_seq_len:
             return f"max_seq_len={self.max_seq_len} is shorter than this call's {longest} positions"
+        missing = [name for name in limits.get("modifiers", ()) if name not in self.modifiers]
+        if missing:
+            return f"modifiers={_show(self.modifiers)} does not include {missing[0]}"
+        block_size = limits.get("block_size")
+        if block_size is not None and self.block_sizes is not None and block_size not in self.block_sizes:
+            return f"block_sizes={_show(self.block_sizes)} does not include block_size={block_size}"
         return None
 
 
@@ -233,6 +243,23 @@ def _dtypes(value):
     return tuple(name for name in DTYPES if name in value)
 
 
+def _modifiers(value):
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise DeclarationError(f"CONFORMANCE['modifiers'] must be a list of {', '.join(MODIFIERS)}, not {value!r}")
+    unknown = [name for name in value if name not in MODIFIERS]
+    if unknown:
+        raise DeclarationError(f"CONFORMANCE['modifiers'] names {unknown[0]!r}, not one of {', '.join(MODIFIERS)}")
+    return tuple(name for name in MODIFIERS if name in value)
+
+
+def _block_sizes(value):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)) and value and all(map(_positive, value)):
+        return tuple(sorted(value))
+    raise DeclarationError(f"CONFORMANCE['block_sizes'] must be a non-empty list of positive ints, not {value!r}")
+
+
 def _length(value):
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
         return value
@@ -246,4 +273,6 @@ PARSERS = {
     "weights": _bool("weights", allow_none=True),
     "dtypes": _dtypes,
     "max_seq_len": _length,
+    "block_sizes": _block_sizes,
+    "modifiers": _modifiers,
 }

@@ -18,8 +18,8 @@ from importlib import import_module
 
 import numpy as np
 
-from attention_conformance import (measure, measure_gradients, measure_packed, measure_positions, measure_serving,
-                                  mutants, oracle, records)
+from attention_conformance import (measure, measure_gradients, measure_packed, measure_paged, measure_positions,
+                                   measure_serving, mutants, oracle, records)
 from attention_conformance.contract import BACKWARD, SERVING
 from attention_conformance.gradients import gradients
 from attention_conformance.precision import TOLERANCES, excess_over
@@ -233,6 +233,10 @@ def measurements(impl, call, observe, got, expected, plain):
         return measure_positions.findings(impl, call, got)
     if getattr(call, "capability", None) == "varlen_attention":
         return measure_packed.findings(impl, call, observe, got)
+    if getattr(call, "capability", None) == "paged_attention":
+        return measure_paged.findings(impl, call, observe, got)
+    if getattr(call, "capability", None) == "modified_attention":
+        return []  # no instrument measures the modifiers yet: the catalogue's look-alikes name them
     if getattr(call, "capability", None) in SERVING:
         return measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
     if getattr(call, "capability", None) in BACKWARD:

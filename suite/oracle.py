@@ -270,6 +270,50 @@ class Formulas:
         out, _ = self._epilogue(scores, v)
         return np.moveaxis(out, 0, 1)
 
+    def paged_attention(self, q, k_pages, v_pages, block_table, seq_lens, window=None):
+        """The cache gathered through the block table into one array of positions per sequence, the
+        positions no query sees set to 0 (never read: they may hold anything, NaN included), then
+        one masked attention: query i of sequence b is position seq_lens[b] - Lq + i."""
+        block_size, n_q = k_pages.shape[1], q.shape[1]
+        lengths = np.asarray(seq_lens)
+        positions = np.arange(lengths.max(initial=0))  # (P,)
+        at = lengths[:, None] - n_q + np.arange(n_q)  # (batch, Lq): each query's position
+        seen = positions <= at[..., None]  # (batch, Lq, P)
+        if window is not None:
+            seen &= positions > at[..., None] - window
+        read = seen.any(axis=1)  # (batch, P): the positions some query sees
+        columns = np.minimum(positions // block_size, np.shape(block_table)[1] - 1)
+        blocks = np.where(read, np.asarray(block_table)[:, columns], 0)  # entries never read may be anything
+        group = q.shape[2] // k_pages.shape[2]
+        k, v = (np.repeat(np.moveaxis(np.where(read[..., None, None], pages[blocks, positions % block_size], 0), 2, 1),
+                          group, axis=1) for pages in (k_pages, v_pages))  # (batch, n_heads, P, d)
+        q, k, v = self.round(np.moveaxis(q, 2, 1)), self.round(k), self.round(v)
+        scores = np.where(seen[:, None], self._scores(q, k), -np.inf)  # (batch, n_heads, Lq, P)
+        out, _ = self._epilogue(scores, v)
+        return np.moveaxis(out, 1, 2)
+
+    def modified_attention(self, q, k, v, mask=None, *, softcap=None, alibi_slopes=None, sinks=None):
+        """The scores modified in FlashAttention 2's order (cap, ALiBi, mask); a head's sink is one
+        more key whose value is zero: it takes its share of the denominator and adds nothing."""
+        group = q.shape[1] // k.shape[1]
+        q, k, v = self.round(q), self.round(np.repeat(k, group, axis=1)), self.round(np.repeat(v, group, axis=1))
+        scores = self._scores(q, k)
+        if softcap is not None:
+            scores = self.round(softcap * self.round(np.tanh(self.round(scores / softcap))))
+        n_q, n_k = scores.shape[-2:]
+        if alibi_slopes is not None:
+            behind = np.abs(np.subtract.outer(np.arange(n_q) + n_k - n_q, np.arange(n_k)))  # (Lq, Lk)
+            slopes = np.asarray(alibi_slopes, dtype=self.wide)
+            scores = self.round(scores - self.round(slopes.reshape(slopes.shape + (1, 1)) * behind))
+        if mask is not None:
+            scores = scores + np.asarray(mask, dtype=self.wide)
+        if sinks is not None:
+            sink = np.broadcast_to(np.asarray(sinks, dtype=self.wide)[:, None, None], scores.shape[:-1] + (1,))
+            scores = np.concatenate([scores, sink], axis=-1)
+            v = np.concatenate([v, np.zeros_like(v[..., :1, :])], axis=-2)
+        out, _ = self._epilogue(scores, v)
+        return out
+
     def decode_chunk(self, x_new, params, n_heads, cache=None):
         """The last positions of causal self-attention over the prefix; the cache is the prefix itself."""
         prefix = x_new if cache is None else np.concatenate([cache, x_new], axis=1)

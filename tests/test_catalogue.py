@@ -65,6 +65,10 @@ def test_the_catalogue_holds_every_mutant_module_thirty_of_v1_ten_of_the_backwar
     # and of packed batches, in the reference's packed module (varlen_attention and its mask)
     packed = {name for name, function in reference_functions().items() if function.__module__.endswith(".packed")}
     assert sum(mistake.functions <= packed for mistake in CATALOGUE.values()) >= 5
+    # and of paged caches (paged_attention)
+    assert sum(mistake.functions == {"paged_attention"} for mistake in CATALOGUE.values()) >= 5
+    # and of the score modifiers (modified_attention): soft-capping, ALiBi, sinks
+    assert sum(mistake.functions == {"modified_attention"} for mistake in CATALOGUE.values()) >= 5
 
 
 def test_the_reference_passes_without_a_word_of_diagnosis(runs):

@@ -34,7 +34,7 @@ def declared(pytester, declaration):
     "declaration, error",
     [
         ({"head_dim": [64]}, "unknown key 'head_dim' in CONFORMANCE (known: head_dims, value_dim_equals_key_dim, masks, "
-                             "weights, dtypes, max_seq_len)"),
+                             "weights, dtypes, max_seq_len, block_sizes, modifiers)"),
         ({"head_dims": 64}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, a range of them or a "
                             "rule such as {'multiple_of': 8, 'at_most': 256}, not 64"),
         ({"head_dims": [64, 0]}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, not [64, 0]"),
@@ -51,6 +51,8 @@ def declared(pytester, declaration):
         ({"dtypes": "float16"}, "CONFORMANCE['dtypes'] must be a non-empty list of dtype names, not 'float16'"),
         ({"value_dim_equals_key_dim": "yes"}, "CONFORMANCE['value_dim_equals_key_dim'] must be True or False, not 'yes'"),
         ({"max_seq_len": -1}, "CONFORMANCE['max_seq_len'] must be a positive int or None, not -1"),
+        ({"block_sizes": [16, 0]}, "CONFORMANCE['block_sizes'] must be a non-empty list of positive ints, not [16, 0]"),
+        ({"modifiers": ["alibi"]}, "CONFORMANCE['modifiers'] names 'alibi', not one of softcap, alibi_slopes, sinks"),
         ([("masks", "causal")], "CONFORMANCE must be a dict, not list"),
     ],
 )

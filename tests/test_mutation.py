@@ -39,7 +39,8 @@ def test_the_suite_kills_every_mutmut_mutant_of_the_reference(tmp_path):
     found = counts(report)
     assert found["Killed"] > 100 and set(found) == {"Killed"}, found  # the whole reference, every mutant killed
     mutated = {path for path, file in report["files"].items() if file["mutants"]}
-    assert mutated == {f"reference/{name}.py" for name in ("attention", "backward", "decode", "heads", "packed", "position", "serving")}
+    assert mutated == {f"reference/{name}.py" for name in ("attention", "backward", "decode", "heads", "modified", "packed", "paged", "position",
+                                                                        "serving")}
     assert "PASS: score 100.0%" in done.stdout
 
 

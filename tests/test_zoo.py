@@ -58,6 +58,8 @@ NAMED = {
     "grad_broadcast_kv_not_reduced_einsum": "gradients of broadcast inputs not summed back",
     # serving (contract v3), by measurement or a look-alike of the catalogue
     "lse_base_2_tiled": "log-sum-exp in base 2",
+    "paged_ids_wrap_at_65536": "block ids kept in 16 bits",
+    "paged_pool_in_sequence_order": "reads blocks that its row of the block table does not name",
     "merge_divides_by_empty_total": "merging two empty states gives NaN",
     "varlen_document_mask_query_ahead": "each query also sees the key after its own (the causal mask one key off)",
     "varlen_unseen_query_nan": "a query that sees no key gets NaN",
@@ -105,7 +107,7 @@ def test_variant_is_killed_by_a_value_check_and_never_named_wrong(runs, name):
 
 # How many variants each low precision names (the README says so): rounding hides the others, and
 # numpy's einsum, which has no bfloat16, stops the two einsum backward variants there.
-NAMED_IN = {"float16": 42, "bfloat16": 35}
+NAMED_IN = {"float16": 44, "bfloat16": 37}
 
 
 @pytest.mark.parametrize("dtype", NAMED_IN)

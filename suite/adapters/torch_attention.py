@@ -275,3 +275,49 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, window=N
         attended = F.scaled_dot_product_attention(q_b, k_b, v_b, attn_mask=seen, enable_gqa=q.shape[1] != k.shape[1])
         out[rows_q] = torch.where(seen.any(dim=-1)[:, None], attended, 0.0).transpose(0, 1)
     return to_numpy(out)
+
+
+def paged_attention(q, k_pages, v_pages, block_table, seq_lens, window=None):
+    """Each sequence's positions gathered from the pages through its row of the block table (those
+    some query sees: blocks freed under a window are never touched), then
+    F.scaled_dot_product_attention with the causal mask aligned to the bottom right."""
+    block_size, n_q = k_pages.shape[1], q.shape[1]
+    pages_k, pages_v, table = to_torch(k_pages), to_torch(v_pages), torch.as_tensor(block_table, device=DEVICE)
+    out = []
+    for b, length in enumerate(int(n) for n in seq_lens):
+        first = 0 if window is None else max(length - n_q - window + 1, 0)
+        positions = torch.arange(first, length, device=DEVICE)
+        blocks, slots = table[b, positions // block_size].long(), positions % block_size
+        k_b, v_b = (pages[blocks, slots].transpose(0, 1) for pages in (pages_k, pages_v))  # (n_kv_heads, n, d)
+        n_k = len(positions)
+        seen = torch.ones(n_q, n_k, dtype=torch.bool, device=DEVICE).tril(n_k - n_q)
+        if window is not None:
+            seen = seen & ~seen.tril(n_k - n_q - window)
+        attended = F.scaled_dot_product_attention(to_torch(q[b]).transpose(0, 1), k_b, v_b, attn_mask=seen,
+                                                  enable_gqa=q.shape[2] != k_pages.shape[2])
+        out.append(attended.transpose(0, 1))
+    return to_numpy(torch.stack(out))
+
+
+def modified_attention(q, k, v, mask=None, *, softcap=None, alibi_slopes=None, sinks=None):
+    """The modifiers in torch, as gpt-oss's and Gemma 2's reference code writes them: the scores
+    capped, biased and masked, each head's sink a column of the softmax dropped after it."""
+    q, k, v = to_torch(q), to_torch(k), to_torch(v)
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if softcap is not None:
+        scores = softcap * torch.tanh(scores / softcap)
+    n_q, n_k = scores.shape[-2:]
+    if alibi_slopes is not None:
+        at = torch.arange(n_q, device=DEVICE)[:, None] + n_k - n_q
+        distance = (at - torch.arange(n_k, device=DEVICE)).abs().to(scores.dtype)
+        slopes = torch.as_tensor(np.asarray(alibi_slopes), device=DEVICE).to(scores.dtype)
+        scores = scores - slopes[..., None, None] * distance
+    if mask is not None:
+        scores = scores + to_torch(mask).to(scores.dtype)
+    if sinks is None:
+        return to_numpy(torch.softmax(scores, dim=-1) @ v)
+    sink = torch.as_tensor(np.asarray(sinks), device=DEVICE).to(scores.dtype)[:, None, None].expand(*scores.shape[:-1], 1)
+    weights = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
+    return to_numpy(weights @ v)

@@ -1,6 +1,7 @@
 """The serving callables on PyTorch's flex_attention: varlen_attention as packed documents (a
-`mask_mod` over each row's sequence, FlexAttention's document masking) and attention_with_lse
-(its lse, the contract's mask added by a `score_mod`).
+`mask_mod` over each row's sequence, FlexAttention's document masking), attention_with_lse
+(its lse, the contract's mask added by a `score_mod`) and modified_attention (soft-capping and
+ALiBi in a `score_mod`, the sinks from the lse).
 
 Requires torch >= 2.5. On the CPU flex_attention runs eagerly, as the kit calls it: it is slow to
 start and warns that it is not compiled, which is silenced here. $ATTENTION_TORCH_DEVICE as for
@@ -69,3 +70,30 @@ def attention_with_lse(q, k, v, mask=None):
         options["score_mod"] = lambda score, b, h, row_q, row_k: score + additive[b, row_q, row_k]
     out, lse = _with_lse(fold(q), fold(k), fold(v), **options)
     return to_numpy(out).reshape(*lead, *out.shape[-2:]), to_numpy(lse).reshape(*lead, q.shape[-2])
+
+
+def modified_attention(q, k, v, mask=None, *, softcap=None, alibi_slopes=None, sinks=None):
+    """The modifiers as one `score_mod` (cap, ALiBi, mask: FlashAttention 2's order); the sinks,
+    which flex_attention lacks, from its lse: a sink takes the share exp(sink) / (exp(sink) + exp(lse))."""
+    q_t, k_t, v_t = to_torch(q), to_torch(k), to_torch(v)
+    n_q, n_k = q.shape[2], k.shape[2]
+    wide = np.float64 if q.dtype == np.float64 else np.float32  # the scores' dtype in the kernel
+    slopes = None if alibi_slopes is None else torch.as_tensor(
+        np.broadcast_to(np.asarray(alibi_slopes, dtype=wide), (q.shape[0], q.shape[1])).copy(), device=DEVICE)
+    additive = None if mask is None else torch.as_tensor(
+        np.broadcast_to(np.asarray(mask, dtype=wide), (q.shape[0], q.shape[1], n_q, n_k)).copy(), device=DEVICE)
+
+    def modified(score, b, h, row_q, row_k):
+        if softcap is not None:
+            score = softcap * torch.tanh(score / softcap)
+        if slopes is not None:
+            score = score - slopes[b, h] * (row_q + n_k - n_q - row_k).abs()
+        if additive is not None:
+            score = score + additive[b, h, row_q, row_k]
+        return score
+
+    out, lse = _with_lse(q_t, k_t, v_t, score_mod=modified)
+    if sinks is not None:
+        sink = torch.as_tensor(np.asarray(sinks, dtype=wide), device=DEVICE)[:, None]  # (n_heads, 1)
+        out = out * torch.sigmoid(lse.to(sink.dtype) - sink)[..., None].to(out.dtype)  # exp(lse) / (exp(lse) + exp(sink))
+    return to_numpy(out)

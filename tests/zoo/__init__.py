@@ -1,7 +1,7 @@
 """The zoo: variant bugs that are not in the catalogue, the test bed for the measuring instruments.
 
 The catalogue (attention_conformance.mutants) names a failing implementation by asking each of
-its 73 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
+its 84 mistakes for the same answer; a bug it does not hold (other numbers, other callables,
 other code shapes, other frameworks) gets no name from it. The instruments (suite/measure.py)
 name a mistake from measurements instead: what the scores are scaled by, which keys each query
 sees, which parameter plays which role, in what precision it computes. Each module here is a
@@ -51,6 +51,10 @@ EXPECTED = {
         "measured": {"sees": "query i of a sequence sees its keys 0..i+Lk-Lq+1"}},
     "varlen_unseen_query_nan": {
         "callables": ["varlen_attention"], "family": "serving", "measured": {"NaN": "queries that see no key"}},
+    "paged_ids_wrap_at_65536": {
+        "callables": ["paged_attention"], "family": "serving", "measured": {"reads": "blocks its row does not name"}},
+    "paged_pool_in_sequence_order": {
+        "callables": ["paged_attention"], "family": "serving", "measured": {"reads": "blocks its row does not name"}},
     # gradients (contract v3): the backward pass
     "grad_dk_unscaled_einsum": {
         "callables": [SDPA + "_backward"], "family": "gradients", "measured": {"factor": "dk: sqrt(d_k)"}},
