@@ -12,7 +12,7 @@ def modified_attention(q, k, v, mask=None, *, softcap=None, alibi_slopes=None, s
     -> (batch, n_heads, Lq, d_v). Query head h uses key/value head h // (n_heads // n_kv_heads)."""
     kv_head = np.arange(q.shape[1]) * k.shape[1] // q.shape[1]
     k, v = k[:, kv_head], v[:, kv_head]
-    scores = np.einsum("bhqd,bhkd->bhqk", q, k) / np.sqrt(q.shape[-1])
+    scores = q @ np.swapaxes(k, 2, 3) / np.sqrt(q.shape[-1])  # (batch, n_heads, Lq, Lk)
     if softcap is not None:
         scores = softcap * np.tanh(scores / softcap)
     if alibi_slopes is not None:  # query i sits at key position i + Lk - Lq: the bias grows with the distance back
