@@ -234,22 +234,19 @@ def _masks(value):
     return value
 
 
-def _dtypes(value):
-    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)) or not value:
-        raise DeclarationError(f"CONFORMANCE['dtypes'] must be a non-empty list of dtype names, not {value!r}")
-    unknown = [name for name in value if name not in DTYPES]
-    if unknown:
-        raise DeclarationError(f"CONFORMANCE['dtypes'] names {unknown[0]!r}, not one of {', '.join(DTYPES)}")
-    return tuple(name for name in DTYPES if name in value)
+def _names(key, allowed, what):
+    """The parser of a non-empty list of names among `allowed` (`what` they are, in its error),
+    kept in allowed's order."""
 
+    def parse(value):
+        if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)) or not value:
+            raise DeclarationError(f"CONFORMANCE[{key!r}] must be a non-empty list of {what}, not {value!r}")
+        unknown = [name for name in value if name not in allowed]
+        if unknown:
+            raise DeclarationError(f"CONFORMANCE[{key!r}] names {unknown[0]!r}, not one of {', '.join(allowed)}")
+        return tuple(name for name in allowed if name in value)
 
-def _modifiers(value):
-    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        raise DeclarationError(f"CONFORMANCE['modifiers'] must be a list of {', '.join(MODIFIERS)}, not {value!r}")
-    unknown = [name for name in value if name not in MODIFIERS]
-    if unknown:
-        raise DeclarationError(f"CONFORMANCE['modifiers'] names {unknown[0]!r}, not one of {', '.join(MODIFIERS)}")
-    return tuple(name for name in MODIFIERS if name in value)
+    return parse
 
 
 def _block_sizes(value):
@@ -271,8 +268,8 @@ PARSERS = {
     "value_dim_equals_key_dim": _bool("value_dim_equals_key_dim"),
     "masks": _masks,
     "weights": _bool("weights", allow_none=True),
-    "dtypes": _dtypes,
+    "dtypes": _names("dtypes", DTYPES, "dtype names"),
     "max_seq_len": _length,
     "block_sizes": _block_sizes,
-    "modifiers": _modifiers,
+    "modifiers": _names("modifiers", MODIFIERS, "modifier names"),
 }
