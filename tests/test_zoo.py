@@ -1,11 +1,11 @@
 """The zoo (tests/zoo): variant bugs the catalogue does not hold as such. Each is killed by a
 failing check of its values; what the suite names it, by measurement or by a look-alike of the
 catalogue with the same numbers, is right; where the evidence does not single the mistake out,
-nothing is named. The suite runs once per variant (tools.kill_matrix.run_many)."""
+nothing is named. The suite runs once per variant and dtype (zoo_runs)."""
 
 import pytest
 
-from tools.kill_matrix import OPTIONS, run_many
+from tools.kill_matrix import OPTIONS, REFERENCE, reaching, reference_passes, run_many
 from zoo import EXPECTED
 
 ZOO = "tests.zoo"
@@ -83,9 +83,20 @@ ALSO_TRUE = {
 }
 
 
+def zoo_runs(*options):
+    """{impl: Run}: the suite on every variant, on the checks that can fail on it, as the catalogue's
+    runs are (tools.kill_matrix.reaching): the checks of the callables its bug breaks and of those
+    reaching them, and the first check of every other callable (each other one a variant provides
+    passes: tests/zoo says so); whole where the reference does not pass."""
+    reference = run_many([REFERENCE], *options)[REFERENCE]
+    select = None if not reference_passes(reference) else {
+        f"{ZOO}.{name}": reaching(reference, set(expected["callables"])) for name, expected in EXPECTED.items()}
+    return run_many([f"{ZOO}.{name}" for name in EXPECTED], *options, select=select)
+
+
 @pytest.fixture(scope="session")
 def runs():
-    return run_many([f"{ZOO}.{name}" for name in EXPECTED], *OPTIONS)
+    return zoo_runs(*OPTIONS)
 
 
 def test_every_variant_of_the_zoo_has_an_expectation_and_each_is_named():
@@ -113,7 +124,7 @@ NAMED_IN = {"float16": 44, "bfloat16": 37}
 @pytest.mark.parametrize("dtype", NAMED_IN)
 def test_no_variant_is_named_wrong_in_low_precision(dtype):
     # Rounding may hide what float64 shows (silence is allowed), never turn it into another name.
-    runs = run_many([f"{ZOO}.{name}" for name in EXPECTED], *OPTIONS, f"--impl-dtype={dtype}")
+    runs = zoo_runs(*OPTIONS, f"--impl-dtype={dtype}")
     wrong, named_right = {}, 0
     for name in EXPECTED:
         allowed = ALSO_TRUE.get(name) or {NAMED[name]}
