@@ -114,16 +114,18 @@ class Call:
                       "mask": mask_kind(named["mask"], q.shape[-2], k.shape[-2])}
             if self.capability == "modified_attention":  # the modifiers the call turns on
                 limits["modifiers"] = tuple(name for name in MODIFIERS if named.get(name) is not None)
+                limits["heads"] = (q.shape[1], k.shape[1])
             return limits
         if self.capability == "varlen_attention":  # a window is a mask beyond the causal one
             q, v, cu_q, cu_k = named["q"], named["v"], named["cu_seqlens_q"], named["cu_seqlens_k"]
             mask = "additive" if named.get("window") is not None else "causal" if named.get("causal") else "none"
-            return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "mask": mask,
+            return {"head_dim": q.shape[-1], "value_dim": v.shape[-1], "mask": mask, "heads": (q.shape[1], v.shape[1]),
                     "lengths": (int(np.diff(cu_q).max(initial=0)), int(np.diff(cu_k).max(initial=0)))}
         if self.capability == "paged_attention":
             q, v_pages = named["q"], named["v_pages"]
             return {"head_dim": q.shape[-1], "value_dim": v_pages.shape[-1], "block_size": v_pages.shape[1],
                     "mask": "additive" if named.get("window") is not None else "causal",
+                    "heads": (q.shape[2], v_pages.shape[2]),
                     "lengths": (q.shape[1], int(np.max(named["seq_lens"])))}
         if "params" not in named:
             return {}

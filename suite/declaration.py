@@ -102,6 +102,7 @@ class Declaration:
     max_seq_len: int = None  # the longest sequence (of queries or keys) it takes; None: no limit
     block_sizes: tuple = None  # the block sizes of a paged cache it takes (paged_attention); None: any
     modifiers: tuple = MODIFIERS  # the score modifiers it takes (modified_attention)
+    grouped_heads: bool = True  # False: the serving callables need as many key/value heads as query heads
 
     @classmethod
     def parse(cls, given):
@@ -144,7 +145,8 @@ class Declaration:
         """Why the declaration rules out a call with these `limits` in `dtype` (None: it does not).
 
         `limits` holds what matters of the call: "head_dim", "value_dim", "mask" ("none",
-        "causal" or "additive"), "lengths", "block_size"; a key absent does not apply to the callable."""
+        "causal" or "additive"), "lengths", "block_size", "modifiers", "heads" (query and key/value
+        heads of the serving callables); a key absent does not apply to the callable."""
         if dtype not in self.dtypes:
             return f"dtypes={_show(self.dtypes)} does not include {dtype}"
         head_dim, value_dim = limits.get("head_dim"), limits.get("value_dim")
@@ -161,6 +163,9 @@ class Declaration:
         missing = [name for name in limits.get("modifiers", ()) if name not in self.modifiers]
         if missing:
             return f"modifiers={_show(self.modifiers)} does not include {missing[0]}"
+        heads = limits.get("heads")
+        if heads is not None and heads[0] != heads[1] and not self.grouped_heads:
+            return f"grouped_heads=False, and this call has {heads[0]} query heads over {heads[1]} key/value heads"
         block_size = limits.get("block_size")
         if block_size is not None and self.block_sizes is not None and block_size not in self.block_sizes:
             return f"block_sizes={_show(self.block_sizes)} does not include block_size={block_size}"
@@ -272,4 +277,5 @@ PARSERS = {
     "max_seq_len": _length,
     "block_sizes": _block_sizes,
     "modifiers": _names("modifiers", MODIFIERS, "modifier names"),
+    "grouped_heads": _bool("grouped_heads"),
 }

@@ -34,7 +34,7 @@ def declared(pytester, declaration):
     "declaration, error",
     [
         ({"head_dim": [64]}, "unknown key 'head_dim' in CONFORMANCE (known: head_dims, value_dim_equals_key_dim, masks, "
-                             "weights, dtypes, max_seq_len, block_sizes, modifiers)"),
+                             "weights, dtypes, max_seq_len, block_sizes, modifiers, grouped_heads)"),
         ({"head_dims": 64}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, a range of them or a "
                             "rule such as {'multiple_of': 8, 'at_most': 256}, not 64"),
         ({"head_dims": [64, 0]}, "CONFORMANCE['head_dims'] must be a non-empty list of positive ints, not [64, 0]"),

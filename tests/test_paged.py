@@ -102,3 +102,12 @@ def test_the_paged_instrument_says_nothing_of_the_reference():
     impl = load("attention_conformance.reference")
     call = Call.of(paged_case(8), "float64")
     assert measure_paged.findings(impl, call, np.asarray, np.asarray(call.run(impl))) == []
+
+
+def test_a_declaration_without_grouped_heads_rules_out_the_serving_calls_that_group_them():
+    declaration = Declaration.parse({"grouped_heads": False})
+    grouped = Call.of(paged_case(16), "float64").limits()  # 4 query heads over 2
+    assert declaration.rules_out(grouped, "float64") == ("grouped_heads=False, and this call has 4 query heads over 2 "
+                                                         "key/value heads")
+    assert declaration.rules_out({**grouped, "heads": (4, 4)}, "float64") is None
+    assert Declaration().rules_out(grouped, "float64") is None
