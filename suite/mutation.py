@@ -8,8 +8,9 @@ The implementation's top-level package (or module file) and a copy of the suite 
 fresh workspace with a [tool.mutmut] configuration; mutmut mutates the implementation there
 and runs the suite on each mutant, so nothing in the caller's tree is touched and no stale
 result is reused. Prints the counts, the score and each live mutant's diff, writes the
-result as a Stryker mutation-testing report (--report), and exits 1 when the score is below
-the threshold (default 100%).
+result as a Stryker mutation-testing report (--report) with its HTML page beside it (the same
+name ending in .html: open it in a browser, offline), and exits 1 when the score is below the
+threshold (default 100%).
 """
 
 import argparse
@@ -23,6 +24,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+
+from attention_conformance import viewer
 
 SUITE_DIR = Path(__file__).parent
 PROG = "python -m attention_conformance.mutation"
@@ -50,8 +53,10 @@ def main(argv=None):
         document = stryker.report(workspace)
         document["performance"] = {"setup": 0, "initialRun": 0, "mutation": round(seconds * 1000)}
         Path(args.report).write_text(json.dumps(document, indent=2) + "\n")
+        viewer.write_page(document, page_path(args.report))
         _report(workspace, statuses, seconds)
         print(f"  report: {args.report} (Stryker mutation-testing-report-schema)")
+        print(f"  page: {page_path(args.report)} (the report in mutation-testing-elements, offline)")
     return _verdict(statuses, args.threshold)
 
 
@@ -71,10 +76,20 @@ def _parser():
         "--max-children", type=int, default=os.cpu_count() or 2, help="mutants run at once (default: cores)"
     )
     parser.add_argument(
-        "--report", default="mutation-report.json", help="where to write the Stryker report (default mutation-report.json)"
+        "--report",
+        default="mutation-report.json",
+        help="where to write the Stryker report (default mutation-report.json); its HTML page goes beside it, "
+        "ending in .html",
     )
     parser.add_argument("--workdir", help="keep the workspace in this new folder instead of a temporary one")
     return parser
+
+
+def page_path(report):
+    """Where the report's HTML page goes: beside it, the same name ending in .html."""
+    report = Path(report)
+    # (a report itself named .html keeps its name: the page takes one more .html, not its place)
+    return report.with_name(report.name + ".html") if report.suffix == ".html" else report.with_suffix(".html")
 
 
 def _source_of(module_name):

@@ -42,6 +42,7 @@ def test_the_suite_kills_every_mutmut_mutant_of_the_reference(tmp_path):
     assert mutated == {f"reference/{name}.py" for name in ("attention", "backward", "decode", "heads", "modified", "packed", "paged", "position",
                                                                         "serving")}
     assert "PASS: score 100.0%" in done.stdout
+    assert (tmp_path / "report.html").is_file() and f"page: {tmp_path / 'report.html'}" in done.stdout
 
 
 def forward_parts_of_loop_attention():
@@ -77,7 +78,8 @@ def test_the_report_places_each_mutant_where_its_function_changed_and_the_recipe
     assert f"score {100 * found['Killed'] / sum(found.values()):.1f}%" in done.stdout
     for name in survivors:  # each survivor comes with the diff that made it
         assert f"# {name}: survived\n--- loop_attention.py" in done.stdout
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["loop_attention.py", "mutation-report.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "loop_attention.py", "mutation-report.html", "mutation-report.json"]  # the report and its page
 
 
 def test_the_recipe_names_a_module_it_cannot_find(tmp_path):
