@@ -66,6 +66,8 @@ class Call:
         result, problem, failure = self.attempt(impl, function)
         if problem:  # no candidates: an exception's type is no evidence of a mistake (any code may raise it)
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
+        if record is not None:
+            record.answered(result)
         self.returned = result  # the whole answer, for a diagnosis that weighs more than the part checked
         return result
 

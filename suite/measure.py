@@ -490,13 +490,18 @@ def _conforms_in_float32(impl, call, observe):
     return bool((allowance("float32", wider.capability).excess(seen, expected, answers) <= 1).all())
 
 
+HIDDEN_BELOW = -1e4  # a mask entry at or below it hides its key
+
+
 def mask_visibility(got, expected):
     """A mask's own visibility: the keys it leaves finite, against the contract's."""
     if got.shape != expected.shape or got.ndim != 2:
         return None
-    seen, wanted = np.isfinite(got), np.isfinite(expected)
+    # A large finite fill (-1e9, finfo.min) hides a key as -inf does: exp() of it is 0 in every dtype.
+    # Such a mask sees what the contract's sees; what differs is its fill (the catalogue's look-alike).
+    seen, wanted = np.isfinite(got) & (got > HIDDEN_BELOW), np.isfinite(expected)
     if (seen == wanted).all():
-        return None
+        return _finite_fill(got, wanted)
     groups = [("", seen, wanted, tuple(_patterns(seen, wanted)))]
     data = {"sees": [_ranges(row) for row in seen], "expected_sees": [_ranges(row) for row in wanted]}
     lines = tuple(f"evidence: {line}" for line in _visibility_lines(groups, "the entries it leaves finite"))
@@ -908,6 +913,18 @@ def _windows(sees):
         if (sees == band).all():
             return width
     return None
+
+
+def _finite_fill(got, wanted):
+    """The mask hides the contract's keys, with a finite number where the contract has -inf."""
+    hidden = got[~wanted]
+    if not hidden.size or not np.isfinite(hidden).all():
+        return None
+    fill = float(hidden.max())
+    line = (f"evidence: every key the contract hides is hidden, but holds {fill:g} (the most; the least "
+            f"{float(hidden.min()):g}) where the contract's mask has -inf")
+    return Finding("visibility", {"fill": fill}, (line,), (f"hidden keys filled with {fill:g}, not -inf",),
+                   why="which entries the mask leaves finite", whole=False)
 
 
 def _visibility_titles(groups):

@@ -3,11 +3,14 @@ and gathered into the --impl-report document. The kit's own tools read these, ne
 of a failure message.
 """
 
+import hashlib
 import json
 import math
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 PREFIX = "attention_conformance."  # of the test properties' names, so that they stand out in junit XML
 
@@ -22,7 +25,9 @@ class Record:
     `diagnosis` is the title of the mistake it named, `candidates` the names of the mistakes
     its evidence fits (diagnosis.py); `measurements` what the kit's instruments measured of the
     implementation after the failure ({instrument: numbers}: measure.py); `ruled_out` the
-    CONFORMANCE key that skipped it.
+    CONFORMANCE key that skipped it; `answers` a digest of every answer the implementation gave
+    in the check, bit for bit (two implementations with the same digests answered the kit alike:
+    attention_conformance.mutate reports such a mutant as equivalent).
     """
 
     capability: str
@@ -35,10 +40,22 @@ class Record:
     candidates: list = field(default_factory=list)
     measurements: dict = field(default_factory=dict)
     ruled_out: str = None
+    answers: str = None
 
     def saw(self, call):
         """The check is about to call the implementation: `call` is what its message will name."""
         self.call, self.seed = str(call), call.seed
+
+    def answered(self, result):
+        """Fold one answer of the implementation into `answers`."""
+        digest = hashlib.sha256((self.answers or "").encode())
+        for part in result if isinstance(result, (tuple, list)) else (result,):
+            try:
+                array = np.ascontiguousarray(part)
+                digest.update(f"{array.dtype}{array.shape}".encode() + array.tobytes())
+            except Exception:  # not an array (a check fails it): its text stands for it
+                digest.update(repr(part).encode())
+        self.answers = digest.hexdigest()[:16]
 
     def measured(self, ratio):
         self.worst = ratio if self.worst is None else max(self.worst, ratio)
