@@ -89,8 +89,8 @@ def _code(node):
 def _expression(text):
     """`text` as an expression node, in parentheses unless it is one term (so it fits anywhere)."""
     node = cst.parse_expression(text)
-    if _integer(node) is not None:
-        return node
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.expression, (cst.Integer, cst.Float)):
+        return node  # -1e9, -2: a term of its own
     if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation, cst.Comparison, cst.BooleanOperation, cst.IfExp)):
         node = cst.parse_expression(f"({text})")
     return node
@@ -176,8 +176,8 @@ class _Finder(cst.CSTVisitor):
         self.functions.pop()
 
     def visit_Call(self, node):
-        for rule in (_softmax_axis, _scale_in_kernel_call, _triangle, _masked_fill, _where_fill, _transpose,
-                     _heads_averaged, _cache, _rotary, _positions, _repeat_interleave):
+        for rule in (_minus_inf, _softmax_axis, _scale_in_kernel_call, _triangle, _masked_fill, _where_fill, _transpose,
+                     _heads_averaged, _heads_merged_averaged, _cache, _rotary, _positions, _repeat_interleave, _expand_tiled):
             rule(self, node)
 
     def visit_BinaryOperation(self, node):
@@ -194,15 +194,21 @@ class _Finder(cst.CSTVisitor):
         _mask_comparison(self, node)
 
     def visit_UnaryOperation(self, node):
-        if _is_minus_inf(node):
-            self.add(node, "-1e9", "mask", "mask fill -1e9", ("mask_filled_with_minus_1e9",))
+        _minus_inf(self, node)
 
     def visit_SimpleString(self, node):
         _projection(self, node, node.value[1:-1], lambda name: cst.SimpleString(node.value[0] + name + node.value[-1]))
 
-    def visit_Name(self, node):  # read, not assigned: a mutant uses the wrong weights, it does not redefine them
+    # Read, not assigned: a mutant uses the wrong weights, it does not redefine them.
+    def visit_Name(self, node):
         if self.get_metadata(ExpressionContextProvider, node, None) == ExpressionContext.LOAD:
             _projection(self, node, node.value, cst.Name)
+
+    def visit_Attribute(self, node):
+        if self.get_metadata(ExpressionContextProvider, node, None) == ExpressionContext.LOAD:
+            _projection(self, node.attr, node.attr.value, cst.Name)
+            if node.attr.value in ("T", "mT"):  # w.T -> w
+                self.add(node, _code(node.value), "transpose", "transpose removed", _transposed(self))
 
 
 # --- scale -------------------------------------------------------------------------------------
@@ -291,6 +297,12 @@ def _mask_added(finder, node):
             finder.add(node, _code(other), "mask", "mask addition dropped", MASK_DROPPED)
 
 
+def _minus_inf(finder, node):
+    """-inf (-np.inf, float("-inf")...) -> -1e9: a row that sees no key then averages every value."""
+    if _is_minus_inf(node):
+        finder.add(node, "-1e9", "mask", "mask fill -1e9", ("mask_filled_with_minus_1e9",))
+
+
 def _masked_fill(finder, node):
     """x.masked_fill(mask, -inf) -> x."""
     if _callee(node) in ("masked_fill", "masked_fill_") and isinstance(node.func, cst.Attribute):
@@ -356,11 +368,24 @@ def _transpose(finder, node):
     name = _callee(node)
     if name not in TRANSPOSES or (name == "t" and node.args) or not isinstance(node.func, cst.Attribute):
         return
-    mistakes = SOFTMAX_AXIS if any("softmax" in name.lower() for name in finder.functions) else TRANSPOSED
+    mistakes = _transposed(finder)
     if not _is_method(node) and node.args:
         finder.add(node, _code(node.args[0].value), "transpose", "transpose removed", mistakes)
     elif _is_method(node):
         finder.add(node, _code(node.func.value), "transpose", "transpose removed", mistakes)
+
+
+def _transposed(finder):
+    """What a transpose removed stands for: inside a softmax, its axis; elsewhere, a product's operand."""
+    return SOFTMAX_AXIS if any("softmax" in name.lower() for name in finder.functions) else TRANSPOSED
+
+
+def _heads_merged_averaged(finder, node):
+    """y.transpose(1, 2).reshape(batch, seq, d_model) -> y.mean(1): the heads averaged, not merged."""
+    inner = node.func.value if isinstance(node.func, cst.Attribute) else None
+    if (_callee(node) in ("reshape", "view") and isinstance(inner, cst.Call) and _callee(inner) in ("transpose", "swapaxes")
+            and _is_method(inner) and [_integer(arg.value) for arg in inner.args] == [1, 2]):
+        finder.add(node, f"{_code(inner.func.value)}.mean(1)", "heads", "heads averaged", ("heads_averaged",))
 
 
 def _heads_averaged(finder, node):
@@ -407,6 +432,25 @@ def _repeat_interleave(finder, node):
             finder.add(node, f"{_owner(node)}.{join}([{_code(array.value)}] * {_code(times.value)}, "
                        f"{'dim' if join == 'cat' else 'axis'}={_code(axis.value)})",
                        "grouped query", "kv heads tiled", ("kv_heads_tiled", "varlen_kv_heads_tiled"))
+
+
+def _expand_tiled(finder, node):
+    """x[:, :, None].expand(b, n_kv, n_rep, ...) -> x[:, None].expand(b, n_rep, n_kv, ...): the
+    key/value heads repeated as a whole (tiled), not each in place (Llama's repeat_kv)."""
+    receiver = node.func.value if _callee(node) == "expand" and _is_method(node) else None
+    if not isinstance(receiver, cst.Subscript) or len(node.args) != len(receiver.slice):
+        return
+    nones = [i for i, element in enumerate(receiver.slice)
+             if isinstance(element.slice, cst.Index) and _code(element.slice.value) == "None"]
+    if len(nones) != 1 or nones[0] == 0:
+        return
+    p = nones[0]
+    elements, args = list(receiver.slice), list(node.args)
+    elements[p - 1], elements[p] = (elements[p - 1].with_changes(slice=receiver.slice[p].slice),
+                                    elements[p].with_changes(slice=receiver.slice[p - 1].slice))
+    args[p - 1], args[p] = args[p - 1].with_changes(value=node.args[p].value), args[p].with_changes(value=node.args[p - 1].value)
+    tiled = node.with_changes(func=node.func.with_changes(value=receiver.with_changes(slice=elements)), args=args)
+    finder.add(node, tiled, "grouped query", "kv heads tiled", ("kv_heads_tiled", "varlen_kv_heads_tiled"))
 
 
 # --- rotary positions --------------------------------------------------------------------------

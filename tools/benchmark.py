@@ -4,7 +4,8 @@ Prints the machine; the suite on the reference (default profile, in one process 
 with and without Hypothesis' pytest plugin, which imports Hypothesis at the end of every session
 when installed); a failing run in float64 and bfloat16 (diagnosis, measurements and probes cost
 only on failure); the kernel profile on the reference and on the 64-wide tiled kernel's tile bugs;
-and the mutation gate next to mutmut on a trivial project, both in this one run. Every figure
+and the mutation gate next to mutmut on a trivial project, both in this one run; the attention-aware
+operators next to mutmut on one file (`python -m tools.benchmark mutate`: that part alone). Every figure
 comes from a run's --impl-report or the mutation recipe's Stryker report, none from printed text.
 """
 
@@ -107,6 +108,35 @@ def trivial_rate(tmp):
     return len(statuses(project)), wall
 
 
+def mutate_against_mutmut(tmp):
+    """The attention-aware operators (attention_conformance.mutate) and mutmut (the gate's recipe) on the
+    same file, tests/loop_attention.py, with the kit as the tests, two mutants at a time each:
+    [(label, mutants, seconds, score)], from their Stryker reports."""
+    rates = []
+    for label, command in (
+        ("attention_conformance.mutate", ["-m", "attention_conformance.mutate", "loop_attention.py",
+                                          "--impl", "loop_attention", "-j", "2"]),
+        ("mutmut (attention_conformance.mutation)", ["-m", "attention_conformance.mutation", "loop_attention",
+                                                     "--max-children", "2"]),
+    ):
+        report = Path(tmp, f"{len(rates)}.json")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, *command, "--report", str(report)], cwd=ROOT / "tests", capture_output=True)
+        wall = time.perf_counter() - start
+        mutants = [m for file in json.loads(report.read_text())["files"].values() for m in file["mutants"]]
+        judged = [m for m in mutants if m["status"] in ("Killed", "Survived", "Timeout")]
+        score = 100 * sum(m["status"] != "Survived" for m in judged) / len(judged)
+        rates.append((label, len(mutants), wall, score))
+    return rates
+
+
+def mutation_speed():
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, mutants, wall, score in mutate_against_mutmut(tmp):
+            print(f"{label} on tests/loop_attention.py: {mutants} mutants in {wall:.1f} s wall, "
+                  f"{mutants / wall:.2f} mutants/s, score {score:.1f}%")
+
+
 def cpu():
     """The processor's model name where Linux tells it, else the architecture."""
     try:
@@ -122,6 +152,9 @@ def line(label, wall, document):
 
 def main():
     print(f"machine: {cpu()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
+    if sys.argv[1:] == ["mutate"]:  # this part alone: python -m tools.benchmark mutate
+        mutation_speed()
+        return
     line("suite on the reference, default profile, one process", *suite("-p", "no:hypothesispytest"))
     line("  the same with Hypothesis' pytest plugin loaded", *suite())
     line("  with -n 2", *suite("-p", "no:hypothesispytest", "-n", "2"))
@@ -141,6 +174,7 @@ def main():
     print(f"mutmut on a trivial project: {trivial_total} mutants, `mutmut run` {trivial_wall:.1f} s, "
           f"{trivial_total / trivial_wall:.1f} mutants/s; the gate runs at "
           f"{(total / wall) / (trivial_total / trivial_wall):.0%} of that rate")
+    mutation_speed()
 
 
 if __name__ == "__main__":
