@@ -5,6 +5,7 @@ Symptom: the scores are too small by sqrt(d_k), so the weights are too flat, mor
 the heads; with d_k == 1 it happens to be right, and with d_model = 16 and 4 heads it looks
 exactly like scaling by sqrt(d_model).
 Fix: divide by np.sqrt(d_k), not by d_k.
+Measured: scores scaled by 1/d_k instead of 1/sqrt(d_k)
 """
 
 from attention_conformance.mutants import complete

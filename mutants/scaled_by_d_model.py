@@ -6,6 +6,7 @@ Symptom: with several heads the weights are too flat; with one head it is right.
 Fix: scale each head's scores by 1 / sqrt(d_k), the width of one head (scaled dot-product
 attention on the split heads does it).
 Seen in: Graylab/DL4Proteins-notebooks#12
+Measured: scores scaled by 1/sqrt(d_model) instead of 1/sqrt(d_k)
 """
 
 import numpy as np

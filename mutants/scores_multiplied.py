@@ -4,6 +4,7 @@ Mistake: scaled_dot_product_attention multiplies q @ k^T by sqrt(d_k) instead of
 Symptom: the scores are d_k times too large, so the weights collapse onto one key as heads widen.
 Fix: scores = q @ k.swapaxes(-1, -2) / np.sqrt(d_k).
 Seen in: esceptico/perceiver-io#9
+Measured: scores scaled by sqrt(d_k) instead of 1/sqrt(d_k)
 """
 
 import numpy as np

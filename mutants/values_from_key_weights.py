@@ -3,6 +3,7 @@
 Mistake: project_heads computes v = x @ w_k: a copy-and-paste slip.
 Symptom: the right shapes, wrong values; w_v is never used.
 Fix: v = split_heads(x @ params["w_v"], n_heads).
+Measured: w_k where w_v belongs
 """
 
 from attention_conformance.mutants import complete

@@ -46,6 +46,7 @@ class Mistake:
     fix: str
     seen_in: str
     functions: frozenset = field(default_factory=frozenset)
+    measured: str = ""  # the title an instrument (measure.py) gives this very mistake, on any callable
 
     @property
     def module(self):
@@ -65,18 +66,18 @@ def catalogue():
         title, sections = parse_docstring(module.__doc__)
         functions = mutants.faulty_functions(module)
         found[info.name] = Mistake(info.name, title, sections["Mistake"], sections["Symptom"], sections["Fix"],
-                                   sections.get("Seen in", ""), frozenset(functions))
+                                   sections.get("Seen in", ""), frozenset(functions), sections.get("Measured", ""))
     return found
 
 
 def parse_docstring(text):
-    """(title, {"Mistake": ..., "Symptom": ..., "Fix": ..., "Seen in": ...}) of a mutant's docstring:
+    """(title, {"Mistake": ..., "Symptom": ..., "Fix": ..., "Seen in": ..., "Measured": ...}) of a mutant's docstring:
     the first line, then paragraphs that open with their section's name and a colon."""
     title, _, body = text.strip().partition("\n")
     sections, current = {}, None
     for line in body.strip().splitlines():
         name, colon, rest = line.partition(": ")
-        if colon and name in ("Mistake", "Symptom", "Fix", "Seen in"):
+        if colon and name in ("Mistake", "Symptom", "Fix", "Seen in", "Measured"):
             current, sections[name] = name, rest.strip()
         elif current:
             sections[current] += " " + line.strip()
@@ -232,19 +233,25 @@ def measurements(impl, call, observe, got, expected, plain):
     if getattr(call, "capability", None) in measure_positions.POSITIONAL:
         return measure_positions.findings(impl, call, got)
     if getattr(call, "capability", None) == "varlen_attention":
-        return measure_packed.findings(impl, call, observe, got)
+        return _or_scale(measure_packed.findings(impl, call, observe, got), impl, call, observe, got)
     if getattr(call, "capability", None) == "paged_attention":
-        return measure_paged.findings(impl, call, observe, got)
-    if getattr(call, "capability", None) == "modified_attention":
-        return []  # no instrument measures the modifiers yet: the catalogue's look-alikes name them
+        return _or_scale(measure_paged.findings(impl, call, observe, got), impl, call, observe, got)
+    if getattr(call, "capability", None) == "modified_attention":  # the modifiers: the catalogue's look-alikes
+        return measure.queried_scale(impl, call, observe, got)
     if getattr(call, "capability", None) in SERVING:
-        return measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
+        found = measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
+        return _or_scale(found, impl, call, observe, got)
     if getattr(call, "capability", None) in BACKWARD:
         allowance = impl.allowance_of(call.capability)
         if plain is None and allowance.needs_plain:  # a gradient of another shape: the check had no need of them
             plain = tuple(np.asarray(observe(call.on(formulas)), dtype=np.float64) for formulas in oracle.plain(impl.dtype, call.capability))
         return measure_gradients.findings(call, got, expected, allowance.allowed(expected, plain))
     return measure.findings(impl, call, observe, got, expected, plain)
+
+
+def _or_scale(found, impl, call, observe, got):
+    """A serving callable's own findings, or, where they name nothing, the scale of its scores."""
+    return found if any(finding.titles for finding in found) else [*found, *measure.queried_scale(impl, call, observe, got)]
 
 
 def matching(impl, call, observe, got, expected, plain):
@@ -422,7 +429,17 @@ def consensus(failing, conforming, named=frozenset()):
     if len(plausible) != 1:
         return None
     (name,) = plausible
-    return table[name] if name in table else Measured(name[len(MEASURED):])
+    if name in table:
+        return table[name]
+    title = name[len(MEASURED):]
+    return _measured_as().get(title) or Measured(title)
+
+
+@functools.cache
+def _measured_as():
+    """{an instrument's title: the catalogue's mistake it is}, from the mutants' "Measured:" lines: a
+    measurement names the mistake on any callable, where the catalogue's replicas reach only some."""
+    return {mistake.measured: mistake for mistake in catalogue().values() if mistake.measured}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ from attention_conformance.precision import BUDGET_MULTIPLE, allowance, excess_o
 
 LAYERS = ("multi_head_attention", "causal_self_attention", "grouped_query_attention", "cross_attention")
 SCALED = ("scaled_dot_product_attention", *LAYERS)
+# The serving callables take q, k, v as scaled_dot_product_attention does (varlen's and paged's laid
+# out otherwise, the head width last in each): the scale instrument measures their factor too; what
+# else they do wrong, their own instruments measure (measure_serving, measure_packed, measure_paged).
+QUERIED = ("attention_with_lse", "modified_attention", "varlen_attention", "paged_attention")
+SDPA_LAYOUT = ("scaled_dot_product_attention", "attention_with_lse", "modified_attention")
+HEAD_WIDTHS = ("q", "k", "v", "k_pages", "v_pages")  # the arrays whose last axis is a head's width
 MASKS = ("create_causal_mask", "create_sliding_window_mask")
 DECODERS = ("decode_step", "decode_chunk")
 MOST_POSITIONS = 24  # the visibility instrument calls the implementation once per key position
@@ -86,6 +92,14 @@ def findings(impl, call, observe, got, expected, answers):
     else:
         return []
     return [finding for finding in found if finding is not None]
+
+
+def queried_scale(impl, call, observe, got):
+    """[the scale of a serving callable's scores, where it is not the contract's], else []."""
+    if not hasattr(call, "named") or call.capability not in QUERIED or not deterministic(impl, call, observe, got):
+        return []
+    found = scale(impl, call, observe)
+    return [found] if found is not None else []
 
 
 def _fails(impl, call, observe):
@@ -673,6 +687,9 @@ def _resized(impl, call):
     queries and three more keys; None when the declaration rules every such call out."""
     named = call.named()
     masked = named.get("mask") is not None
+    if call.capability in QUERIED:  # twice the head width; the lengths are bound to the tables and offsets
+        resized = _drawn(call, resize=lambda name, shape: (*shape[:-1], 2 * shape[-1]) if name in HEAD_WIDTHS else shape)
+        return None if impl.declaration.rules_out(resized.limits(), impl.dtype) else resized
     if call.capability == "scaled_dot_product_attention":
         for d_v in (named["v"].shape[-1] + 3, 2 * named["q"].shape[-1]):  # every size changes, by its own factor
             def resize(name, shape, d_v=d_v):
@@ -750,10 +767,12 @@ def _fit(output, seen):
 def _sizes(call):
     """The sizes of a call a scale may be made of, by name."""
     named = call.named()
-    if call.capability == "scaled_dot_product_attention":
+    if call.capability in SDPA_LAYOUT:
         q, k, v = named["q"], named["k"], named["v"]
         return {"d_k": q.shape[-1], "d_v": v.shape[-1], "the number of queries": q.shape[-2],
                 "the number of keys": k.shape[-2]}
+    if call.capability in QUERIED:
+        return {"d_k": named["q"].shape[-1], "d_v": named.get("v", named.get("v_pages")).shape[-1]}
     x, n_heads = named["x"], named["n_heads"]
     keys = named["context"] if "context" in named else x
     return {"d_k": x.shape[-1] // n_heads, "d_model": x.shape[-1], "n_heads": n_heads, "the number of queries": x.shape[1],

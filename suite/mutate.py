@@ -25,9 +25,9 @@ beside its HTML page; exits 1 when the score is below --threshold, 2 when the un
 import argparse
 import ast
 import collections
+import itertools
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -59,6 +59,7 @@ class Result:
     named: list = field(default_factory=list)
     described: list = field(default_factory=list)
     killed_by: list = field(default_factory=list)  # the kit's failing checks
+    kit_kills: bool = None  # for a survivor of --tests, with --impl too: whether the kit kills it
 
     @property
     def naming(self):
@@ -91,10 +92,11 @@ def run(paths, impl=None, tests=None, dtype="float64", timeout=None, jobs=2):
     mutants = [mutant for path in _files(paths) for mutant in mutants_of(path.read_text(), _shown(path))]
     print(f"{len(mutants)} mutants of {', '.join(map(str, paths))} in {len(_families(mutants))} families: "
           + ", ".join(f"{family} {count}" for family, count in _families(mutants).items()))
-    runner = Runner(impl, tests, dtype, timeout)
-    if runner.baseline() is None:
-        return None
-    return runner.run_all(mutants, jobs)
+    with tempfile.TemporaryDirectory(prefix="attention-mutate-") as folder:
+        runner = Runner(impl, tests, dtype, timeout, Path(folder))
+        if runner.baseline() is None:
+            return None
+        return runner.run_all(mutants, jobs)
 
 
 def _parser():
@@ -149,9 +151,9 @@ def _implementation_in(paths):
 class Runner:
     """Runs the unmutated code, then each mutant, against the kit or the adopter's tests."""
 
-    def __init__(self, impl, tests, dtype, timeout):
+    def __init__(self, impl, tests, dtype, timeout, folder):
         self.impl, self.tests, self.dtype, self.timeout = impl, tests, dtype, timeout
-        self.folder = Path(tempfile.mkdtemp(prefix="attention-mutate-"))
+        self.folder = folder  # the mutants' sources and the kit's reports
         self.answers = None  # {check id: answers digest} of the unmutated code on the kit
 
     def baseline(self):
@@ -173,8 +175,15 @@ class Runner:
         return seconds
 
     def run_all(self, mutants, jobs):
+        done = itertools.count(1)
+
+        def judged(mutant, number):  # a line as each ends: a run of many mutants takes minutes
+            result = self.judge(mutant, number)
+            print(f"  {next(done)}/{len(mutants)} {result.status} {mutant.file}:{mutant.line} {mutant.operator}", flush=True)
+            return result
+
         with ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
-            return list(pool.map(self.judge, mutants, range(len(mutants))))
+            return list(pool.map(judged, mutants, range(len(mutants))))
 
     def judge(self, mutant, number):
         """The mutant's Result: run against the tests (if any), else the kit."""
@@ -187,9 +196,10 @@ class Runner:
         if result.status == "survived" and self.impl:
             if kind == "tests":  # the kit's answers tell an equivalent mutant from a survivor
                 code, document, _ = self._run("kit", (mutant, source), number, self.timeout)
+                result.kit_kills = code not in (0, None) and code not in NO_VERDICT
             if code == 0 and _answers(document) == self.answers:
                 result.status = "equivalent"
-        elif result.status == "killed" and kind == "kit" and document:
+        if (result.status == "killed" and kind == "kit" or result.kit_kills) and document:
             result.named, result.described = _named(document)
             result.killed_by = [check["id"] for check in document["checks"] if check["outcome"] == "failed"]
         return result
@@ -250,7 +260,10 @@ def _print(results):
     for result in results:
         mutant = result.mutant
         naming = ""
-        if result.status == "killed" and (result.named or result.described):
+        if result.kit_kills:
+            naming = "  [the kit kills it" + (f", naming: {', '.join(result.named + result.described)}]"
+                                              if result.named or result.described else "]")
+        elif result.status == "killed" and (result.named or result.described):
             naming = f"  [kit named: {', '.join(result.named + result.described)}: {result.naming}]"
         print(f"{result.status:>10}  {mutant.file}:{mutant.line}  {mutant.family}: {mutant.describe()}{naming}")
     counts = collections.Counter(result.status for result in results)

@@ -34,7 +34,10 @@ TRANSPOSED = ("keys_not_transposed", "weights_transposed", "heads_split_without_
 # The words of a statement that builds a mask: its comparisons are the mask's boundaries.
 MASK_CONTEXT = MASK_WORDS | {"window", "visible", "inf", "where", "masked_fill", "tril", "triu", "tri"}
 SOFTMAX_AXIS = ("softmax_ignores_axis", "softmax_wrong_axis")  # a softmax's own moveaxis or transpose removed
-MASK_DROPPED = ("mask_ignored", "causal_mask_forgotten", "cross_mask_ignored")
+# A mistake of a forward pass that autograd differentiates shows in the gradient too: its gradient's
+# mistake is one of the same.
+MASK_DROPPED = ("mask_ignored", "causal_mask_forgotten", "cross_mask_ignored", "backward_without_the_mask")
+TURNED_BACK = ("rope_turns_backwards", "rope_gradient_turns_forward")
 DIAGONAL = ("causal_mask_hides_diagonal", "step_leaves_out_own_key")
 WINDOW = ("window_one_too_wide", "window_sees_the_future", "varlen_window_one_too_wide")
 
@@ -167,6 +170,7 @@ class _Finder(cst.CSTVisitor):
 
     def visit_SimpleStatementLine(self, node):
         self.statement = node
+        _cache_dropped(self, node)
 
     def visit_FunctionDef(self, node):
         self.functions.append(node.name.value)
@@ -177,7 +181,7 @@ class _Finder(cst.CSTVisitor):
 
     def visit_Call(self, node):
         for rule in (_minus_inf, _softmax_axis, _scale_in_kernel_call, _triangle, _masked_fill, _where_fill, _transpose,
-                     _heads_averaged, _heads_merged_averaged, _cache, _rotary, _positions, _repeat_interleave, _expand_tiled):
+                     _heads_averaged, _heads_merged_averaged, _rotary, _positions, _repeat_interleave, _expand_tiled):
             rule(self, node)
 
     def visit_BinaryOperation(self, node):
@@ -405,16 +409,31 @@ def _heads_averaged(finder, node):
     finder.add(node, f"{owner}.stack({_code(parts)}).mean(0)", "heads", "heads averaged", ("heads_averaged",))
 
 
-def _cache(finder, node):
-    """concatenate([cache, new], axis) -> new: the history lost."""
+def _cached_part(node):
+    """The new part of concatenate([cache, new], axis), or None when `node` is no such call."""
     if _callee(node) not in ("concatenate", "cat", "concat") or not node.args:
-        return
+        return None
     parts = node.args[0].value
     if not isinstance(parts, (cst.List, cst.Tuple)) or len(parts.elements) != 2:
-        return
+        return None
     old, new = (element.value for element in parts.elements)
-    if _words(old) & CACHE_WORDS and not _words(new) & CACHE_WORDS:
-        finder.add(node, _code(new), "cache", "cache dropped", ("cache_loses_history",))
+    return new if _words(old) & CACHE_WORDS and not _words(new) & CACHE_WORDS else None
+
+
+class _DropCache(cst.CSTTransformer):
+    def leave_Call(self, original, updated):
+        new = _cached_part(updated)
+        return updated if new is None else new
+
+
+def _cache_dropped(finder, statement):
+    """Every concatenate([cache, new]) of a statement -> new: the keys' and the values' history lost
+    together (one of them alone would be another mistake: values read at the wrong positions)."""
+    calls = [call for call in _calls(statement) if _cached_part(call) is not None]
+    if calls:
+        first = calls[0]
+        finder.add(statement, statement.visit(_DropCache()), "cache", "cache dropped", ("cache_loses_history",),
+                   shown=(first, _cached_part(first)))
 
 
 def _repeat_interleave(finder, node):
@@ -460,10 +479,10 @@ def _rotary(finder, node):
     """sin(angles) -> -sin(angles): the rotation turned backwards; sin <-> cos; polar(r, -angles)."""
     name = _callee(node)
     if name == "sin":
-        finder.add(node, f"-{_code(node)}", "rotary", "rotation sign flipped", ("rope_turns_backwards",))
+        finder.add(node, f"-{_code(node)}", "rotary", "rotation sign flipped", TURNED_BACK)
     if name == "polar" and len(node.args) == 2:
         angle = node.args[1]
-        finder.add(angle.value, f"-{_code(angle.value)}", "rotary", "rotation sign flipped", ("rope_turns_backwards",))
+        finder.add(angle.value, f"-{_code(angle.value)}", "rotary", "rotation sign flipped", TURNED_BACK)
     if name in ("concatenate", "cat", "concat", "stack") and node.args:  # rotate_half: cat((-x2, x1))
         parts = node.args[0].value
         if isinstance(parts, (cst.List, cst.Tuple)) and len(parts.elements) == 2:
@@ -471,7 +490,7 @@ def _rotary(finder, node):
             if _negated(first) is not None and _negated(second) is None:
                 flipped = parts.with_changes(elements=[parts.elements[0].with_changes(value=_negated(first)),
                                                        parts.elements[1].with_changes(value=_expression(f"-{_code(second)}"))])
-                finder.add(parts, flipped, "rotary", "rotation sign flipped", ("rope_turns_backwards",))
+                finder.add(parts, flipped, "rotary", "rotation sign flipped", TURNED_BACK)
 
 
 def _negated(node):

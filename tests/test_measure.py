@@ -265,3 +265,36 @@ def test_the_summary_names_one_look_alike_or_else_the_one_measured_description_t
     other = diagnosis.MEASURED + "queries see keys the contract hides"
     assert diagnosis.consensus([[*both, measured], [*both, other]], []) is None
     assert diagnosis.consensus([[*both, measured], []], []) is None
+
+
+class Unscaled(Formulas):
+    """Every callable of the formulas with the scores left unscaled."""
+
+    def scale(self, d_k):
+        return 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+@pytest.mark.parametrize("capability", ["attention_with_lse", "modified_attention", "varlen_attention"])
+def test_the_scale_of_a_serving_callables_scores_is_measured_and_names_the_catalogues_mistake(capability, dtype):
+    """The serving callables take q, k, v as the sdpa does: the scale instrument measures them, and
+    its title is the one the catalogue's mutant says it is measured as ("Measured:")."""
+    inputs = attention_inputs(seed=3, dtype=dtype, lead=(2, 3), lq=4, lk=6, d_k=8, d_v=8)
+    if capability == "varlen_attention":  # two sequences packed: (total, heads, d)
+        q, k, v = (inputs[name][0].swapaxes(0, 1) for name in ("q", "k", "v"))
+        call = Call(capability, q, k, v, np.array([0, 1, 4], np.int32), np.array([0, 2, 6], np.int32), dtype=dtype)
+    else:
+        call = Call(capability, inputs["q"], inputs["k"], inputs["v"], None, dtype=dtype)
+    impl = Implementation("variant", Unscaled(), dtype=dtype)
+    got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
+    found = measure.queried_scale(impl, call, first, got)
+    assert titles(found) == ["scores scaled by 1 (not scaled) instead of 1/sqrt(d_k)"], found
+    named = diagnosis.consensus([[diagnosis.MEASURED + titles(found)[0]]], [])
+    assert named is diagnosis.catalogue()["unscaled_scores"]
+    correct = Implementation("formulas", Formulas(), dtype=dtype)  # the contract's own scale: nothing said
+    assert measure.queried_scale(correct, call, first, np.asarray(first(call.attempt(correct)[0]))) == []
+
+
+def test_each_measured_title_of_the_catalogue_names_one_mistake():
+    measured = [mistake.measured for mistake in diagnosis.catalogue().values() if mistake.measured]
+    assert len(measured) >= 6 and len(set(measured)) == len(measured)

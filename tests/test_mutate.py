@@ -140,13 +140,13 @@ def test_the_mutant_is_what_every_import_of_the_file_sees(project):
     mutant = next(m for m in mutants_of((project / "attention.py").read_text(), "attention.py")
                   if m.operator == "softmax shift over the whole array")
     broken = mutant.source.replace("e / e.sum(axis=axis, keepdims=True)", "e")  # rows no longer sum to 1
-    runner = mutate.Runner(None, f"{sys.executable} check.py", "float64", timeout=60)
+    runner = mutate.Runner(None, f"{sys.executable} check.py", "float64", 60, project.parent)
     assert runner.judge(mutant, 0).status == "survived"
     assert runner.judge(type(mutant)(**{**vars(mutant), "source": broken}), 1).status == "killed"
 
 
 def test_the_kit_names_a_killed_mutant_and_tells_an_equivalent_one(project):
-    runner = mutate.Runner("attention", None, "float64", timeout=300)
+    runner = mutate.Runner("attention", None, "float64", 300, project.parent)
     assert runner.baseline() is not None
     by_operator = {m.operator: m for m in mutants_of((project / "attention.py").read_text(), "attention.py")}
     dropped = runner.judge(by_operator["scale dropped"], 0)
