@@ -40,6 +40,7 @@ from pathlib import Path
 from attention_conformance import viewer
 from attention_conformance.contract import CAPABILITIES
 from attention_conformance.operators import mutants_of
+from attention_conformance.records import OPAQUE
 
 PROG = "python -m attention_conformance.mutate"
 SWITCH = Path(__file__).parent / "switch"
@@ -197,7 +198,7 @@ class Runner:
             if kind == "tests":  # the kit's answers tell an equivalent mutant from a survivor
                 code, document, _ = self._run("kit", (mutant, source), number, self.timeout)
                 result.kit_kills = code not in (0, None) and code not in NO_VERDICT
-            if code == 0 and _answers(document) == self.answers:
+            if code == 0 and self.answers is not None and _answers(document) == self.answers:
                 result.status = "equivalent"
         if (result.status == "killed" and kind == "kit" or result.kit_kills) and document:
             result.named, result.described = _named(document)
@@ -237,8 +238,11 @@ def _status(code):
 
 
 def _answers(document):
-    """{check id: (outcome, answers digest)} of a kit run."""
-    return {check["id"]: (check["outcome"], check.get("answers")) for check in document["checks"]} if document else None
+    """{check id: (outcome, answers digest)} of a kit run; None when there is none, or a check's
+    answers cannot be compared (records.OPAQUE): then no mutant is called equivalent."""
+    if not document or any(check.get("answers") == OPAQUE for check in document["checks"]):
+        return None
+    return {check["id"]: (check["outcome"], check.get("answers")) for check in document["checks"]}
 
 
 def _named(document):

@@ -330,7 +330,8 @@ def _triangle(finder, node):
     new = _expression(str(value - 1) if value is not None else f"{_code(offset.value)} - 1")
     args = ([arg.with_changes(value=new) if arg is offset else arg for arg in node.args] if offset is not None
             else [*node.args, cst.Arg(new)])
-    finder.add(node, node.with_changes(args=args), "causal mask", "triangle's diagonal moved", DIAGONAL)
+    window = offset is not None and "window" in _words(offset.value)  # the window's far edge, not the diagonal
+    finder.add(node, node.with_changes(args=args), "causal mask", "triangle's diagonal moved", WINDOW if window else DIAGONAL)
     if name == "tri":
         return
     other = {"triu": "tril", "tril": "triu", "triu_": "tril_", "tril_": "triu_"}[name]

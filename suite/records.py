@@ -47,15 +47,12 @@ class Record:
         self.call, self.seed = str(call), call.seed
 
     def answered(self, result):
-        """Fold one answer of the implementation into `answers`."""
+        """Fold one answer of the implementation into `answers`; OPAQUE, for good, once a part of
+        an answer is no array of numbers (its bytes would be pointers, its text rounded)."""
+        if self.answers == OPAQUE:
+            return
         digest = hashlib.sha256((self.answers or "").encode())
-        for part in result if isinstance(result, (tuple, list)) else (result,):
-            try:
-                array = np.ascontiguousarray(part)
-                digest.update(f"{array.dtype}{array.shape}".encode() + array.tobytes())
-            except Exception:  # not an array (a check fails it): its text stands for it
-                digest.update(repr(part).encode())
-        self.answers = digest.hexdigest()[:16]
+        self.answers = digest.hexdigest()[:16] if _fold(digest, result) else OPAQUE
 
     def measured(self, ratio):
         self.worst = ratio if self.worst is None else max(self.worst, ratio)
@@ -70,6 +67,29 @@ class Record:
         """The record a report carries, or None for a test that is not a conformance check."""
         values = {name[len(PREFIX) :]: value for name, value in properties if name.startswith(PREFIX)}
         return cls(**values) if "capability" in values else None
+
+
+OPAQUE = "opaque"  # the answers of a check that held something other than arrays of numbers
+
+
+def _fold(digest, value):
+    """Fold `value` (an array, or tuples, lists and dicts of them) into `digest`; False when a part is
+    not an array of numbers."""
+    if isinstance(value, dict):
+        return all(_fold(digest, str(key)) and _fold(digest, value[key]) for key in sorted(value, key=str))
+    if isinstance(value, (tuple, list)):
+        return all(_fold(digest, part) for part in value)
+    if isinstance(value, str):
+        digest.update(value.encode())
+        return True
+    try:
+        array = np.ascontiguousarray(value)
+    except Exception:  # a tensor that needs grad, a framework's object: no bytes to compare
+        return False
+    if array.dtype == object:
+        return False
+    digest.update(f"{array.dtype}{array.shape}".encode() + array.tobytes())
+    return True
 
 
 current = ContextVar("attention_conformance_record", default=None)

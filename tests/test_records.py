@@ -52,3 +52,22 @@ def test_the_report_document_holds_settings_statuses_and_records(pytester, suite
     assert known["capability"] == "softmax" and known["outcome"] == "passed" and known["worst"] <= 1
     skipped = checks["test_decode_step_matches_the_full_causal_forward[2-5-8-2]"]
     assert skipped["outcome"] == "skipped" and skipped["message"] == "only_softmax does not provide decode_step"
+
+
+def test_answers_are_a_digest_of_every_number_of_every_answer_and_opaque_for_anything_else():
+    from attention_conformance.records import OPAQUE, Record
+
+    def answers(*results):
+        record = Record("scaled_dot_product_attention")
+        for result in results:
+            record.answered(result)
+        return record.answers
+
+    out, weights = numpy.arange(6.0).reshape(2, 3), numpy.arange(9.0).reshape(3, 3)
+    grads = {"x": out, "params": {"w_q": weights, "w_k": weights}}
+    assert answers((out, weights)) == answers((out.copy(), weights.copy())) != answers((out, weights.T))
+    assert answers(grads) == answers({"params": {"w_k": weights, "w_q": weights}, "x": out})  # keys, not their order
+    assert answers(grads) != answers({**grads, "x": out + 1e-15 * (out == 5)})  # one last bit of one number
+    assert answers((out,), (weights,)) != answers((weights,), (out,))  # the order of the calls
+    assert answers(out, {"x": object()}) == answers({"x": [object()]}) == OPAQUE
+    assert answers(out.astype(numpy.float32)) != answers(out)
