@@ -150,7 +150,7 @@ def _is_minus_inf(node):
 
 
 class _Finder(cst.CSTVisitor):
-    """Walks a module once, collecting (node, replacement, family, operator, mistakes) sites."""
+    """Walks a module once, collecting sites: (node, replacement, family, operator, mistakes, shown)."""
 
     METADATA_DEPENDENCIES = (PositionProvider, ExpressionContextProvider)
 
@@ -192,7 +192,7 @@ class _Finder(cst.CSTVisitor):
     def visit_AugAssign(self, node):
         if isinstance(node.operator, cst.AddAssign) and _words(node.value) & MASK_WORDS:
             self.add(node, cst.AugAssign(node.target, cst.AddAssign(), cst.Integer("0")), "mask", "mask addition dropped",
-                     ("mask_ignored",))
+                     MASK_DROPPED)
 
     def visit_Comparison(self, node):
         _mask_comparison(self, node)
@@ -277,8 +277,10 @@ def _softmax_axis(finder, node):
         if value is not None:
             other = -2 if value == -1 else value + 1 if value < 0 else value - 1 if value > 0 else 1
             finder.add(axis.value, str(other), "softmax axis", "softmax axis changed", ("softmax_wrong_axis",))
+        _mask_after_softmax(finder, node)
     elif name in ("max", "amax") and _argument(node, ("keepdims", "keepdim"), None) is not None:
         axis = _argument(node, ("axis", "dim"), None)
+        # (torch's max(dim=) gives values and indices, its max() a number: not the same mistake's spelling)
         if axis is not None and name == "max" and "torch" not in finder.names:
             finder.add(node, node.with_changes(args=[arg for arg in node.args if arg is not axis]), "softmax axis",
                        "softmax shift over the whole array", ("softmax_global_max",))
@@ -292,8 +294,20 @@ def _softmax_axis(finder, node):
 # --- masks -------------------------------------------------------------------------------------
 
 
+def _mask_after_softmax(finder, softmax):
+    """softmax(scores + mask, ...) -> softmax(scores, ...) + mask."""
+    first = softmax.args[0].value if softmax.args and softmax.args[0].keyword is None else None
+    if not isinstance(first, cst.BinaryOperation) or not isinstance(first.operator, cst.Add) or _is_method(softmax):
+        return
+    for side, other in ((first.right, first.left), (first.left, first.right)):
+        if _words(side) & MASK_WORDS and not _words(other) & MASK_WORDS:
+            moved = softmax.with_changes(args=[softmax.args[0].with_changes(value=other), *softmax.args[1:]])
+            finder.add(softmax, f"{_code(moved)} + {_code(side)}", "mask", "mask added after the softmax",
+                       ("mask_after_softmax",))
+
+
 def _mask_added(finder, node):
-    """scores + mask: the mask dropped; softmax(scores + mask): the mask added after the softmax."""
+    """scores + mask: the mask dropped."""
     if not isinstance(node.operator, cst.Add):
         return
     for side, other in ((node.right, node.left), (node.left, node.right)):
@@ -547,7 +561,8 @@ def _positions(finder, node):
 def _projection(finder, node, name, make):
     """w_v -> w_k, v_proj -> k_proj, wv -> wk: the values projected with the keys' weights, where the
     file has both names; w_k -> w_q likewise."""
-    for old, new, mistakes in (("v", "k", ("values_from_key_weights",)), ("k", "q", ("cross_keys_from_queries",))):
+    # w_k read as w_q has no entry of its own in the catalogue (the kit measures it: "w_q where w_k belongs")
+    for old, new, mistakes in (("v", "k", ("values_from_key_weights",)), ("k", "q", ())):
         swapped = _swapped(name, old, new)
         if swapped and swapped in finder.identifiers:
             finder.add(node, make(swapped), "projection", f"{old} projection replaced by {new}", mistakes)

@@ -40,6 +40,8 @@ def changes(source):
     ("m = z.max(axis=-1, keepdims=True)", "softmax axis", "z.max(axis=-1, keepdims=True)", "z.max(keepdims=True)"),
     # masks: dropped, filled with -1e9, the triangle moved or inverted, a boundary made inclusive
     ("s = scores + mask", "mask", "scores + mask", "scores"),
+    ("w = F.softmax(scores + attn_mask, dim=-1)", "mask", "F.softmax(scores + attn_mask, dim=-1)",
+     "(F.softmax(scores, dim=-1) + attn_mask)"),
     ("s = s.masked_fill(causal, float('-inf'))", "mask", "float('-inf')", "-1e9"),
     ("s = s.masked_fill(causal, float('-inf'))", "mask", "s.masked_fill(causal, float('-inf'))", "s"),
     ("y = F.scaled_dot_product_attention(q, k, v, is_causal=True)", "causal mask", "True", "False"),
