@@ -147,6 +147,16 @@ def test_the_mutant_is_what_every_import_of_the_file_sees(project):
     assert runner.judge(type(mutant)(**{**vars(mutant), "source": broken}), 1).status == "killed"
 
 
+def test_a_projects_own_sitecustomize_still_runs_beside_the_switch(project):
+    (project / "sitecustomize.py").write_text("import os\nos.environ['PROJECT_SITE'] = 'ran'\n")
+    (project / "check.py").write_text("import os, sys\nsys.exit(0 if os.environ.get('PROJECT_SITE') == 'ran' else 1)\n")
+    mutant = mutants_of((project / "attention.py").read_text(), "attention.py")[0]
+    runner = mutate.Runner(None, f"{sys.executable} check.py", "float64", 60, project.parent)
+    with pytest.MonkeyPatch.context() as patch:  # the project's folder on the path, as a site's would be
+        patch.setenv("PYTHONPATH", str(project))
+        assert runner.judge(mutant, 0).status == "survived"
+
+
 def test_the_kit_names_a_killed_mutant_and_tells_an_equivalent_one(project):
     runner = mutate.Runner("attention", None, "float64", 300, project.parent)
     assert runner.baseline() is not None

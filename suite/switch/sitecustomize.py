@@ -45,6 +45,19 @@ class _MutantLoader(importlib.machinery.SourceFileLoader):
         return compile(self.get_source(fullname), self.path, "exec", dont_inherit=True)
 
 
+def _chain():
+    """Python imports one sitecustomize, the first on the path: this one. The one it stands in front
+    of (a project's, a distribution's) still runs, as it would have."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]
+    del sys.modules["sitecustomize"]
+    try:
+        import sitecustomize  # noqa: F401  (the next one on the path, if any)
+    except ImportError:
+        pass
+
+
 if os.environ.get("ATTENTION_CONFORMANCE_MUTANT"):
     sys.meta_path.insert(0, _MutantFinder(os.environ["ATTENTION_CONFORMANCE_MUTANT_OF"],
                                           os.environ["ATTENTION_CONFORMANCE_MUTANT"]))
+_chain()
