@@ -39,6 +39,7 @@ from pathlib import Path
 
 from attention_conformance import viewer
 from attention_conformance.contract import CAPABILITIES
+from attention_conformance.mutation import verdict
 from attention_conformance.operators import mutants_of
 from attention_conformance.records import OPAQUE
 
@@ -309,11 +310,7 @@ def _reason(result):
 
 
 def _verdict(results, threshold):
-    if threshold is None:
-        return 0
-    passed = score(results) >= threshold
-    print(f"{'PASS' if passed else 'FAIL'}: score {score(results):.1f}% against a threshold of {threshold:g}%")
-    return 0 if passed else 1
+    return 0 if threshold is None else verdict(score(results), threshold)
 
 
 if __name__ == "__main__":

@@ -174,8 +174,13 @@ def _verdict(statuses, threshold):
     if not statuses:
         print(f"{PROG}: mutmut made no mutants")
         return 1
-    passed = score(statuses) >= threshold
-    print(f"{'PASS' if passed else 'FAIL'}: score {score(statuses):.1f}% against a threshold of {threshold:g}%")
+    return verdict(score(statuses), threshold)
+
+
+def verdict(percent, threshold):
+    """Says whether a mutation score passes its threshold; the exit code (0 passes, 1 fails)."""
+    passed = percent >= threshold
+    print(f"{'PASS' if passed else 'FAIL'}: score {percent:.1f}% against a threshold of {threshold:g}%")
     return 0 if passed else 1
 
 
