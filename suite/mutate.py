@@ -39,7 +39,8 @@ from pathlib import Path
 
 from attention_conformance import viewer
 from attention_conformance.contract import CAPABILITIES
-from attention_conformance.mutation import verdict
+from attention_conformance.diagnosis import catalogue
+from attention_conformance.mutation import page_path, verdict
 from attention_conformance.operators import mutants_of
 from attention_conformance.records import OPAQUE
 
@@ -64,6 +65,11 @@ class Result:
     kit_kills: bool = None  # for a survivor of --tests, with --impl too: whether the kit kills it
 
     @property
+    def said(self):
+        """What the kit named or described of the mutant, catalogue names first."""
+        return self.named + self.described
+
+    @property
     def naming(self):
         """'right', 'wrong', 'described' (measured, no catalogue name) or 'none', for a killed mutant."""
         if self.named:
@@ -82,7 +88,7 @@ def main(argv=None):
     _print(results)
     document = report(results, {name: _read(name) for name in dict.fromkeys(r.mutant.file for r in results)})
     Path(args.report).write_text(json.dumps(document, indent=2) + "\n")
-    page = Path(args.report).with_suffix(".html")
+    page = page_path(args.report)  # the mutmut recipe's rule: a report named .html keeps its name
     viewer.write_page(document, page)
     print(f"report: {args.report} (Stryker mutation-testing-report-schema), {page} (offline HTML)")
     return _verdict(results, args.threshold)
@@ -198,7 +204,7 @@ class Runner:
         if result.status == "survived" and self.impl:
             if kind == "tests":  # the kit's answers tell an equivalent mutant from a survivor
                 code, document, _ = self._run("kit", (mutant, source), number, self.timeout)
-                result.kit_kills = code not in (0, None) and code not in NO_VERDICT
+                result.kit_kills = _status(code) == "killed"
             if code == 0 and self.answers is not None and _answers(document) == self.answers:
                 result.status = "equivalent"
         if (result.status == "killed" and kind == "kit" or result.kit_kills) and document:
@@ -248,8 +254,6 @@ def _answers(document):
 
 def _named(document):
     """(catalogue names, other descriptions) of the mistakes the kit's run named, over its callables."""
-    from attention_conformance.diagnosis import catalogue  # the catalogue's titles, for the report's diagnoses
-
     by_title = {mistake.title: name for name, mistake in catalogue().items()}
     titles = {entry["diagnosis"] for entry in document["capabilities"].values() if entry["diagnosis"]}
     return sorted(by_title[t] for t in titles if t in by_title), sorted(t for t in titles if t not in by_title)
@@ -266,15 +270,14 @@ def _print(results):
         mutant = result.mutant
         naming = ""
         if result.kit_kills:
-            naming = "  [the kit kills it" + (f", naming: {', '.join(result.named + result.described)}]"
-                                              if result.named or result.described else "]")
-        elif result.status == "killed" and (result.named or result.described):
-            naming = f"  [kit named: {', '.join(result.named + result.described)}: {result.naming}]"
+            naming = "  [the kit kills it" + (f", naming: {', '.join(result.said)}]" if result.said else "]")
+        elif result.status == "killed" and result.said:
+            naming = f"  [kit named: {', '.join(result.said)}: {result.naming}]"
         print(f"{result.status:>10}  {mutant.file}:{mutant.line}  {mutant.family}: {mutant.describe()}{naming}")
     counts = collections.Counter(result.status for result in results)
     print(f"{len(results)} mutants: " + ", ".join(f"{status} {counts[status]}" for status in STATUS if counts[status])
           + f"; score {score(results):.1f}% (killed and timed out, of the non-equivalent)")
-    killed = [result for result in results if result.status == "killed" and result.named + result.described]
+    killed = [result for result in results if result.status == "killed" and result.said]
     if killed:
         namings = collections.Counter(result.naming for result in killed)
         print(f"the kit named the mistake of {namings['right']} killed mutants right, {namings['wrong']} wrong; "
@@ -289,7 +292,7 @@ def report(results, sources, thresholds=(80, 60)):
         files[mutant.file]["mutants"].append({
             "id": str(number),
             "mutatorName": mutant.family,
-            "description": f"{mutant.operator}, as in: {', '.join(mutant.mistakes)}",
+            "description": mutant.operator + (f", as in: {', '.join(mutant.mistakes)}" if mutant.mistakes else ""),
             "replacement": mutant.replacement,
             "location": {"start": {"line": mutant.line, "column": mutant.column + 1},
                          "end": {"line": mutant.end_line, "column": mutant.end_column + 1}},
@@ -304,8 +307,8 @@ def report(results, sources, thresholds=(80, 60)):
 def _reason(result):
     if result.status == "equivalent":
         return "equivalent: every answer to the kit's calls is bit for bit the original's"
-    if result.status == "killed" and (result.named or result.described):
-        return f"the kit named: {', '.join(result.named + result.described)} ({result.naming})"
+    if result.status == "killed" and result.said:
+        return f"the kit named: {', '.join(result.said)} ({result.naming})"
     return result.status
 
 

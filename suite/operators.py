@@ -25,6 +25,7 @@ MODULES = {"np", "numpy", "torch", "jnp", "jax", "jax.nn", "jax.numpy", "F", "nn
 INF_NAMES = ("np.inf", "math.inf", "torch.inf", "jnp.inf", "numpy.inf")
 CACHE_WORDS = {"cache", "past", "prev", "previous", "cached", "old"}
 MASK_WORDS = {"mask", "bias", "causal", "attn_mask", "attention_mask"}
+CONCATENATIONS = ("concatenate", "cat", "concat")
 TRANSPOSES = {"transpose", "swapaxes", "permute", "moveaxis", "swapdims", "t"}
 # What a transpose removed can be, by where it stood: before a product (keys, weights, gradients)
 # or around the heads' split and merge.
@@ -409,15 +410,12 @@ def _heads_merged_averaged(finder, node):
 
 def _heads_averaged(finder, node):
     """concatenate(heads, axis=-1) -> the heads' mean: the output d_k wide, not d_model."""
-    name = _callee(node)
-    if name not in ("concatenate", "cat", "concat") or not node.args:
-        return
+    if _callee(node) not in CONCATENATIONS or not node.args or _pair(node) is not None:
+        return  # (two parts: a cache or a rotation's halves, not heads)
     axis = _argument(node, ("axis", "dim"), 1)
     if axis is None or _integer(axis.value) != -1:
         return
     parts = node.args[0].value
-    if isinstance(parts, (cst.List, cst.Tuple)) and len(parts.elements) == 2:
-        return  # two parts: a cache or a rotation's halves, not heads
     if _words(parts) & (CACHE_WORDS | {"sin", "cos", "x1", "x2"}):
         return
     owner = _owner(node) or "np"
@@ -426,12 +424,10 @@ def _heads_averaged(finder, node):
 
 def _cached_part(node):
     """The new part of concatenate([cache, new], axis), or None when `node` is no such call."""
-    if _callee(node) not in ("concatenate", "cat", "concat") or not node.args:
+    pair = _pair(node) if _callee(node) in CONCATENATIONS else None
+    if pair is None:
         return None
-    parts = node.args[0].value
-    if not isinstance(parts, (cst.List, cst.Tuple)) or len(parts.elements) != 2:
-        return None
-    old, new = (element.value for element in parts.elements)
+    old, new = pair
     return new if _words(old) & CACHE_WORDS and not _words(new) & CACHE_WORDS else None
 
 
@@ -498,14 +494,21 @@ def _rotary(finder, node):
     if name == "polar" and len(node.args) == 2:
         angle = node.args[1]
         finder.add(angle.value, f"-{_code(angle.value)}", "rotary", "rotation sign flipped", TURNED_BACK)
-    if name in ("concatenate", "cat", "concat", "stack") and node.args:  # rotate_half: cat((-x2, x1))
-        parts = node.args[0].value
-        if isinstance(parts, (cst.List, cst.Tuple)) and len(parts.elements) == 2:
-            first, second = (element.value for element in parts.elements)
-            if _negated(first) is not None and _negated(second) is None:
-                flipped = parts.with_changes(elements=[parts.elements[0].with_changes(value=_negated(first)),
-                                                       parts.elements[1].with_changes(value=_expression(f"-{_code(second)}"))])
-                finder.add(parts, flipped, "rotary", "rotation sign flipped", TURNED_BACK)
+    pair = _pair(node) if name in (*CONCATENATIONS, "stack") else None  # rotate_half: cat((-x2, x1))
+    if pair is not None:
+        parts, (first, second) = node.args[0].value, pair
+        if _negated(first) is not None and _negated(second) is None:
+            flipped = parts.with_changes(elements=[parts.elements[0].with_changes(value=_negated(first)),
+                                                   parts.elements[1].with_changes(value=_expression(f"-{_code(second)}"))])
+            finder.add(parts, flipped, "rotary", "rotation sign flipped", TURNED_BACK)
+
+
+def _pair(call):
+    """(first, second) of a call whose first argument is a list or tuple of two, else None."""
+    parts = call.args[0].value if call.args else None
+    if not isinstance(parts, (cst.List, cst.Tuple)) or len(parts.elements) != 2:
+        return None
+    return tuple(element.value for element in parts.elements)
 
 
 def _negated(node):

@@ -8,6 +8,7 @@ examples/llama's is transformers' own modeling_llama.py, switched in wherever it
 """
 
 import collections
+import importlib.util
 import json
 import os
 import sys
@@ -75,8 +76,6 @@ def _in(folder):
 def _path(path):
     """A file named as is, or "module:NAME" for an installed module's file."""
     if path.startswith("module:"):
-        import importlib.util
-
         return importlib.util.find_spec(path.partition(":")[2]).origin
     return path
 
