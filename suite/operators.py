@@ -92,7 +92,10 @@ def _code(node):
 
 def _expression(text):
     """`text` as an expression node, in parentheses unless it is one term (so it fits anywhere)."""
-    node = cst.parse_expression(text)
+    try:
+        node = cst.parse_expression(text)
+    except cst.ParserSyntaxError:  # an expression over several lines: its line breaks need the parentheses
+        return cst.parse_expression(f"({text})")
     if isinstance(node, cst.UnaryOperation) and isinstance(node.expression, (cst.Integer, cst.Float)):
         return node  # -1e9, -2: a term of its own
     if isinstance(node, (cst.BinaryOperation, cst.UnaryOperation, cst.Comparison, cst.BooleanOperation, cst.IfExp)):
@@ -343,8 +346,13 @@ def _triangle(finder, node):
     offset = _argument(node, ("k", "diagonal"), 0 if _is_method(node) else 2 if name == "tri" else 1)
     value = 0 if offset is None else _integer(offset.value)
     new = _expression(str(value - 1) if value is not None else f"{_code(offset.value)} - 1")
-    args = ([arg.with_changes(value=new) if arg is offset else arg for arg in node.args] if offset is not None
-            else [*node.args, cst.Arg(new)])
+    if offset is not None:
+        args = [arg.with_changes(value=new) if arg is offset else arg for arg in node.args]
+    elif name == "tri" or any(arg.keyword is not None for arg in node.args):  # np.tri(n, m, dtype=bool): by name
+        keyword = "diagonal" if _is_method(node) or _owner(node) == "torch" else "k"
+        args = [*node.args, _keyword(keyword, _code(new))]
+    else:
+        args = [*node.args, cst.Arg(new)]
     window = offset is not None and "window" in _words(offset.value)  # the window's far edge, not the diagonal
     finder.add(node, node.with_changes(args=args), "causal mask", "triangle's diagonal moved", WINDOW if window else DIAGONAL)
     if name == "tri":

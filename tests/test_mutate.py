@@ -49,6 +49,8 @@ def changes(source):
      "np.triu(np.full((n, n), -np.inf), k=0)"),
     ("m = torch.tril(ones)", "causal mask", "torch.tril(ones)", "torch.tril(ones, -1)"),
     ("m = torch.tril(ones)", "causal mask", "torch.tril(ones)", "torch.triu(ones)"),
+    ("m = np.tri(n_q, n_k, dtype=bool)", "causal mask", "np.tri(n_q, n_k, dtype=bool)", "np.tri(n_q, n_k, dtype=bool, k=-1)"),
+    ("m = torch.tril(ones, out=o)", "causal mask", "torch.tril(ones, out=o)", "torch.tril(ones, out=o, diagonal=-1)"),
     ("s = np.where(key > query, -np.inf, s)", "causal mask", "key > query", "key >= query"),
     ("lo = i - window + 1", "causal mask", "i - window + 1", "(i - window)"),
     # transposes and heads
@@ -78,6 +80,13 @@ def test_sin_and_cos_swap_together_in_their_function():
     source = "def f(t):\n    cos = np.cos(t)\n    sin = np.sin(t)\n    return cos, sin\n"
     (swapped,) = [m for m in mutants_of(source, "x.py") if m.operator == "sin and cos swapped"]
     assert "np.sin(t)\n    sin = np.cos(t)" in swapped.source and swapped.line == 2
+
+
+def test_an_expression_over_several_lines_is_mutated_whole():
+    source = "q = (\n    x\n    .view(b, s, h, d)\n    .transpose(1, 2)\n)\ns = q @ k.transpose(-2, -1) * (\n    d**-0.5\n)\n"
+    for mutant in mutants_of(source, "x.py"):
+        compile(mutant.source, "x.py", "exec")  # each a whole program
+    assert {m.operator for m in mutants_of(source, "x.py")} >= {"transpose removed", "scale dropped"}
 
 
 def test_code_that_builds_no_attention_is_left_alone():
