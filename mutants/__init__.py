@@ -11,8 +11,9 @@ and a docstring that tells the mistake in a learner's words:
     Seen in: esceptico/perceiver-io#9
     \"\"\"
 
-(the first line is the mistake's title; "Seen in:" is optional, and so is "Measured:", the title
-a measuring instrument of the kit gives this very mistake, which then names it on any callable). The module ends with
+(the first line is the mistake's title; "Seen in:" is optional, and so is "Measured:", the titles,
+separated by "; ", that the kit's measuring instruments give this very mistake, which then name it
+on any callable). The module ends with
 `complete(globals())`, which adds every other function of the reference, rebound to the
 module's own globals: they call the faulty function wherever the reference calls the right
 one, so a faulty scaled_dot_product_attention changes what multi_head_attention computes.

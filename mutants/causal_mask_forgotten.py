@@ -5,6 +5,7 @@ Symptom: position i attends to later positions j > i, so changing a later input 
 earlier outputs; it runs silently, with the right shapes.
 Fix: add create_causal_mask(seq_len) to the scores before the softmax, so position i sees
 no j > i.
+Measured: the causal mask is not applied (each query sees every key of its sequence)
 """
 
 from attention_conformance.mutants import complete

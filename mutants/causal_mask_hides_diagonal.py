@@ -4,7 +4,8 @@ Mistake: create_causal_mask hides key j >= i instead of j > i: each position can
 Symptom: the first position sees no key at all (NaN), every other one misses its own.
 Fix: hide only the future: np.where(key > query, -np.inf, 0.0).
 Seen in: pbloem/former#10
-Measured: each query is hidden from its own position (the diagonal is masked)
+Measured: each query is hidden from its own position (the diagonal is masked); each query is hidden
+from its own key (the causal mask one key off)
 """
 
 import numpy as np

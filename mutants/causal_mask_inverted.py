@@ -4,6 +4,8 @@ Mistake: create_causal_mask puts -inf where a key must be kept and 0 where it mu
 Symptom: each position sees only the future: the last one sees nothing (NaN).
 Fix: 0.0 where key j <= query i, -inf where j > i.
 Seen in: lucidrains/halonet-pytorch#4
+Measured: the mask is inverted (each query sees exactly the keys it must not); the causal
+triangle is turned over (queries see keys after their own, not before)
 """
 
 import numpy as np

@@ -4,6 +4,7 @@ Mistake: scaled_dot_product_attention normalises the scores over the queries (ax
 Symptom: the weights of each query no longer sum to one over the keys; it runs silently,
 with the right shapes.
 Fix: normalise the scores over the keys, their last axis: softmax(scores, axis=-1).
+Measured: the weights sum to one over the queries, not over the keys (the softmax over axis -2)
 """
 
 import numpy as np

@@ -5,6 +5,7 @@ weights stored (in, out).
 Symptom: the right shapes (the weights are square), wrong values everywhere.
 Fix: use the contract's weights as they are: x @ params["w_q"] (and w_k, w_v); load them into
 an nn.Linear transposed.
+Measured: w_q transposed; w_k transposed; w_v transposed; w_o transposed; w_q, w_k, w_v and w_o transposed
 """
 
 from attention_conformance.mutants import complete

@@ -46,7 +46,7 @@ class Mistake:
     fix: str
     seen_in: str
     functions: frozenset = field(default_factory=frozenset)
-    measured: str = ""  # the title an instrument (measure.py) gives this very mistake, on any callable
+    measured: tuple = ()  # the titles instruments (measure.py) give this very mistake, on any callable
 
     @property
     def module(self):
@@ -66,7 +66,7 @@ def catalogue():
         title, sections = parse_docstring(module.__doc__)
         functions = mutants.faulty_functions(module)
         found[info.name] = Mistake(info.name, title, sections["Mistake"], sections["Symptom"], sections["Fix"],
-                                   sections.get("Seen in", ""), frozenset(functions), sections.get("Measured", ""))
+                                   sections.get("Seen in", ""), frozenset(functions), _titles(sections.get("Measured", "")))
     return found
 
 
@@ -82,6 +82,11 @@ def parse_docstring(text):
         elif current:
             sections[current] += " " + line.strip()
     return title.strip(), sections
+
+
+def _titles(measured):
+    """The instruments' titles of a "Measured:" section: one, or several separated by "; "."""
+    return tuple(title.strip() for title in measured.split("; ") if title.strip())
 
 
 @functools.cache
@@ -409,16 +414,22 @@ def consensus(failing, conforming, named=frozenset()):
 
     `failing`: for each failing check, the names of the mistakes whose answers matched, or a
     measured mistake's title after MEASURED (empty when none did, or the check could not ask: then
-    nothing is explained). `conforming`: the callables whose every check passed; a mistake of the
-    catalogue inside one of them is ruled out, since it would have failed its checks. `named`: the
-    mistakes of the catalogue that other callables' checks single out in the same run; one of them
-    among several look-alikes is the one."""
+    nothing is explained). `conforming`: the callables whose every check passed; among several
+    look-alikes, one inside such a callable is ruled out, since it would have failed its checks. A
+    lone look-alike stays: an implementation need not build its layers from its own callables (a
+    grouped-query layer with its own merge of the heads), and the evidence singles it out. `named`:
+    the mistakes of the catalogue that other callables' checks single out in the same run; one of
+    them among several look-alikes is the one."""
     if not failing or not all(failing):
         return None
-    common = set.intersection(*map(set, failing))
     table = catalogue()
-    plausible = {name for name in common if name not in table or not table[name].functions <= set(conforming)}
-    looking_alike = {name for name in plausible if name in table}
+    # a measured title that is a catalogue mistake stands for it too: one check's look-alike and
+    # another's measurement agree
+    aliases = {name: _measured_as(name[len(MEASURED):]) for names in failing for name in names if name not in table}
+    failing = [{*names, *(aliases[name].name for name in names if aliases.get(name))} for names in failing]
+    common = set.intersection(*map(set, failing))
+    alike = {name for name in common if name in table}
+    looking_alike = _outside(alike, conforming)
     measured = {name for names in failing for name in names if name not in table}
     if len(looking_alike) == 1:  # one look-alike of the catalogue fits everywhere: it comes with its fix
         plausible = looking_alike
@@ -426,20 +437,27 @@ def consensus(failing, conforming, named=frozenset()):
         plausible = looking_alike & set(named)
     elif len(looking_alike) > 1 and len(measured) == 1:
         plausible = measured  # the same look-alikes everywhere, one measured description of them: it is named
+    else:
+        plausible = set() if alike else common  # several look-alikes, or one measured description alone
     if len(plausible) != 1:
         return None
     (name,) = plausible
     if name in table:
         return table[name]
     title = name[len(MEASURED):]
-    return _measured_as().get(title) or Measured(title)
+    return _measured_as(title) or Measured(title)
 
 
-@functools.cache
-def _measured_as():
-    """{an instrument's title: the catalogue's mistake it is}, from the mutants' "Measured:" lines: a
-    measurement names the mistake on any callable, where the catalogue's replicas reach only some."""
-    return {mistake.measured: mistake for mistake in catalogue().values() if mistake.measured}
+def _outside(names, conforming):
+    """The mistakes among `names` whose functions are not all in conforming callables; all of them
+    when none is (ruling out narrows, it never leaves nothing)."""
+    table = catalogue()
+    return {name for name in names if not table[name].functions <= set(conforming)} or set(names)
+
+
+def _measured_as(title):
+    """The catalogue's mistake an instrument's title is (its mutant's "Measured:" line), or None."""
+    return next((mistake for mistake in catalogue().values() if title in mistake.measured), None)
 
 
 @dataclass(frozen=True)

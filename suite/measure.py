@@ -95,10 +95,11 @@ def findings(impl, call, observe, got, expected, answers):
 
 
 def queried_scale(impl, call, observe, got):
-    """[the scale of a serving callable's scores, where it is not the contract's], else []."""
+    """[the scale of a serving callable's scores, where it is not the contract's, or else the axis its
+    weights sum over, where that is not the keys'], else []."""
     if not hasattr(call, "named") or call.capability not in QUERIED or not deterministic(impl, call, observe, got):
         return []
-    found = scale(impl, call, observe)
+    found = scale(impl, call, observe) or summed_axis(impl, call, observe)
     return [found] if found is not None else []
 
 
@@ -124,7 +125,7 @@ def _cached(impl, call, observe):
     cache = impl.measured
     if key is None or key not in cache:
         found = []
-        for instrument in (roles, visibility, scale):
+        for instrument in (roles, visibility, scale, summed_axis):
             found.append(instrument(impl, call, observe))
             if found[-1] is not None and found[-1].whole and found[-1].titles:
                 break  # explained whole: the other instruments would only cost
@@ -283,6 +284,42 @@ def visibility(impl, call, observe):
                                                                          "queries set to zero"))
     return replace(measured, data=_sees_data(seen, expected), lines=lines, titles=_visibility_titles(groups),
                    why="which keys each query's output depends on")
+
+
+OVER_QUERIES = "the weights sum to one over the queries, not over the keys (the softmax over axis -2)"
+SUM_TOLERANCE = {"float64": 1e-6, "float32": 1e-4, "float16": 2e-2, "bfloat16": 2e-2}
+MOST_ONE_HOT = 512  # the weights instrument's values are as wide as the keys are many
+
+
+def summed_axis(impl, call, observe):
+    """The axis the attention weights sum to one over, read through one-hot values (key j's value
+    the unit vector j, so that output[i, j] is query i's weight on key j): a softmax over the queries
+    makes each key's column sum to one, where the contract makes each query's row."""
+    if not hasattr(call, "named") or call.capability not in SDPA_LAYOUT or _keys(call) > MOST_ONE_HOT:
+        return None
+    drawn = _drawn(call)
+    named = drawn.named()
+    lead, lk = named["v"].shape[:-2], named["k"].shape[-2]
+    values = cast_floats(np.broadcast_to(np.eye(lk), (*lead, lk, lk)).copy(), call.dtype)
+    probe = probed(impl, drawn.replaced({**named, "v": values}), observe)
+    if probe is None:
+        return None
+    # the keys some query sees: a key no query sees has no column to normalise (0 / 0 over the queries)
+    columns = np.broadcast_to((probe.expected > 0).any(axis=-2, keepdims=True), probe.seen.shape)
+    if not np.isfinite(probe.seen[columns]).all():
+        return None
+    weights = np.where(columns, probe.seen, 0.0)
+    tolerance, rows_wanted = SUM_TOLERANCE[call.dtype], probe.expected.sum(axis=-1)
+    if not np.allclose(rows_wanted[rows_wanted > 0], 1, atol=tolerance):  # a sink takes a share: no rows of one
+        return None
+    rows, sums = weights.sum(axis=-1), weights.sum(axis=-2)[columns.any(axis=-2)]
+    if np.allclose(rows, rows_wanted, atol=tolerance) or not np.allclose(sums, 1, atol=tolerance):
+        return None
+    line = (f"evidence: with each key's value a unit vector of its own (the output is then the weights), each key's "
+            f"weights sum to 1 over the queries (within {tolerance:g}), and each query's over the keys to "
+            f"{float(rows.min()):.3g}-{float(rows.max()):.3g}, not 1 (inputs drawn by the kit, seed {SEED})")
+    return Finding("weights", {"row_sums": [float(rows.min()), float(rows.max())]}, (line,), (OVER_QUERIES,),
+                   (probe.kept(),), why="which axis the weights sum to one over", whole=False)
 
 
 def _sees_data(seen, expected):
@@ -578,6 +615,10 @@ def _substitutions(call):
                        _with_param(name, lambda p, other=other: p[other]))
         if params[name].shape[0] == params[name].shape[1]:
             yield f"{name} transposed", {"role": name, "transposed": True}, _with_param(name, lambda p, name=name: p[name].T)
+    square = [name for name in names if params[name].shape[0] == params[name].shape[1]]
+    if len(square) > 1:  # every weight loaded the other way round (an nn.Linear fed x @ w's weights)
+        yield (f"{', '.join(square[:-1])} and {square[-1]} transposed", {"role": square, "transposed": True},
+               lambda named: {**named, "params": {**named["params"], **{n: named["params"][n].T for n in square}}})
     if params["w_o"].shape[0] == params["w_o"].shape[1]:
         yield ("the output projection w_o left out", {"role": "w_o", "left_out": True},
                _with_param("w_o", lambda p: np.eye(p["w_o"].shape[0])))
@@ -814,7 +855,7 @@ def _constants(fitted):
 
 def _keys(call):
     named = call.named()
-    if call.capability == "scaled_dot_product_attention":
+    if call.capability in SDPA_LAYOUT:
         return named["k"].shape[-2]
     return named["context" if "context" in named else "x"].shape[1]
 
@@ -902,6 +943,8 @@ def _patterns(sees, expected):
         fits.append("no query sees any key (the output does not depend on the keys and values)")
     elif (sees == ~expected).all():
         fits.append("the mask is inverted (each query sees exactly the keys it must not)")
+    elif turned_over(sees, expected):
+        fits.append(TURNED_OVER)
     if lq == lk:
         if (sees == (expected & ~np.eye(lq, dtype=bool))).all():
             fits.append("each query is hidden from its own position (the diagonal is masked)")
@@ -922,6 +965,19 @@ def _patterns(sees, expected):
         else:
             fits.append("queries see other keys than the contract's")
     return fits
+
+
+TURNED_OVER = "the causal triangle is turned over (queries see keys after their own, not before)"
+
+
+def turned_over(sees, expected, offset=0):
+    """Whether the contract shows each query i keys up to i + offset, some before it (causal, a
+    window), and `sees` holds only keys from i + offset on, some after it: the triangle kept upside
+    down (tril for triu), with or without its diagonal."""
+    lq, lk = sees.shape
+    before, after = np.tri(lq, lk, k=offset - 1, dtype=bool), ~np.tri(lq, lk, k=offset, dtype=bool)
+    return bool(not (expected & after).any() and (expected & before).any()
+                and not (sees & before).any() and (sees & after).any())
 
 
 def _windows(sees):

@@ -12,12 +12,13 @@ finding keeps the probe, on which a look-alike of the catalogue must hold too.
 import numpy as np
 
 from attention_conformance.cases import visible
-from attention_conformance.measure import Finding, deterministic, probed, span
+from attention_conformance.measure import TURNED_OVER, Finding, deterministic, probed, span, turned_over
 
 MOST_KEYS = 512  # the probe's values are total_k wide
 TOP_LEFT = "the causal mask is aligned to the top left in each sequence (query i sees keys j <= i, not j <= i + Lk - Lq)"
 ONE_AHEAD = "each query also sees the key after its own (the causal mask one key off)"
 OWN_HIDDEN = "each query is hidden from its own key (the causal mask one key off)"
+NOT_MASKED = "the causal mask is not applied (each query sees every key of its sequence)"
 
 
 def findings(impl, call, observe, got):
@@ -71,7 +72,7 @@ def _described(weights, wanted, named):
     line = (f"evidence: query row {r} (sequence {b}) draws on key rows {data['sees']}; the contract lets it see "
             f"{data['expected_sees']} ({int((seen != wanted).any(axis=-1).sum())} of {len(seen)} packed queries differ; "
             "measured with queries set to zero and one-hot values)")
-    return [(data, (line,), tuple(titles[:1]) if len(titles) == 1 else ())]
+    return [(data, (line,), tuple(titles))]  # several: what tells them apart is another check's (the summary)
 
 
 def _other_sequences(seen, own, cu_q, cu_k):
@@ -92,21 +93,35 @@ def _within(seen, wanted, cu_q, cu_k, named):
     """The description that fits every sequence whose own keys are seen wrong (top-left causal, a
     window one key off), or none."""
     causal = named.get("causal") or named.get("window") is not None
-    window = named.get("window")
+    blocks = [(seen[cu_q[b] : cu_q[b + 1], cu_k[b] : cu_k[b + 1]], wanted[cu_q[b] : cu_q[b + 1], cu_k[b] : cu_k[b + 1]])
+              for b in range(len(cu_q) - 1)]
+    return sequences_words(blocks, causal, named.get("window"))
+
+
+def sequences_words(blocks, causal, window):
+    """The descriptions that fit every sequence whose queries see their own keys wrong, from its
+    (seen, wanted) blocks (queries, keys; the queries the last positions): the causal mask aligned
+    to the top left, one key off, turned over or not applied, a window one key off."""
     fits = None
-    for b in range(len(cu_q) - 1):
-        n_q, n_k = cu_q[b + 1] - cu_q[b], cu_k[b + 1] - cu_k[b]
-        block = seen[cu_q[b] : cu_q[b + 1], cu_k[b] : cu_k[b + 1]]
-        if n_q == 0 or n_k == 0 or (block == wanted[cu_q[b] : cu_q[b + 1], cu_k[b] : cu_k[b + 1]]).all():
+    for block, wanted in blocks:
+        n_q, n_k = block.shape
+        if n_q == 0 or n_k == 0 or (block == wanted).all():
             continue
         here = set()
         if causal:
-            for offset, words in ((0, TOP_LEFT), (n_k - n_q + 1, ONE_AHEAD), (n_k - n_q - 1, OWN_HIDDEN)):
-                if (block == visible(n_q, n_k, offset, window)).all():
+            end = n_k - n_q  # where the last query sits: the mask's diagonal
+            # a diagonal moved moves the window's far edge with it, or leaves it (a window built as
+            # the difference of two triangles, one of them moved)
+            for offset, width, words in ((0, window, TOP_LEFT), (end + 1, window, ONE_AHEAD), (end - 1, window, OWN_HIDDEN),
+                                         (end + 1, window and window + 1, ONE_AHEAD), (end - 1, window and window - 1, OWN_HIDDEN)):
+                if (block == visible(n_q, n_k, offset, width)).all():
                     here.add(words)
+            if turned_over(block, wanted, end):
+                here.add(TURNED_OVER)
+            if block.all() and not wanted.all():
+                here.add(NOT_MASKED)
         for wider in (1, -1):
             if window and window + wider > 0 and (block == visible(n_q, n_k, n_k - n_q, window + wider)).all():
                 here.add(f"a sliding window one key {'wider' if wider > 0 else 'narrower'} than the contract's")
         fits = here if fits is None else fits & here
     return sorted(fits or ())
-

@@ -41,6 +41,10 @@ MASK_DROPPED = ("mask_ignored", "causal_mask_forgotten", "cross_mask_ignored", "
 TURNED_BACK = ("rope_turns_backwards", "rope_gradient_turns_forward")
 DIAGONAL = ("causal_mask_hides_diagonal", "step_leaves_out_own_key")
 WINDOW = ("window_one_too_wide", "window_sees_the_future", "varlen_window_one_too_wide")
+# sin and cos serve two steps, told apart by the names around them: a sinusoidal encoding (the
+# catalogue's sin and cos swapped) and a rotation (its sign turned back); one step's mistake made
+# in the other stands for no mistake of the catalogue.
+ENCODING_WORDS = {"positional", "encoding", "encodings", "sinusoid", "sinusoidal", "sinusoids"}
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,8 @@ class _Finder(cst.CSTVisitor):
         self.names = _words(module)
         self.identifiers = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", module.code))
         self.statement = None  # the statement being walked: its words tell what an expression is for
-        self.functions = []  # the names of the functions being walked, innermost last
+        self.functions = []  # the names of the classes and functions being walked, innermost last
+        self.entries = set()  # the keys and values written in dict displays
 
     def add(self, node, replacement, family, operator, mistakes, shown=None):
         """A mutant: `node` replaced; `shown` (the part changed, its replacement) where it is smaller than node."""
@@ -181,6 +186,12 @@ class _Finder(cst.CSTVisitor):
         _sin_cos_swapped(self, node)
 
     def leave_FunctionDef(self, node):
+        self.functions.pop()
+
+    def visit_ClassDef(self, node):
+        self.functions.append(node.name.value)
+
+    def leave_ClassDef(self, node):
         self.functions.pop()
 
     def visit_Call(self, node):
@@ -204,7 +215,12 @@ class _Finder(cst.CSTVisitor):
     def visit_UnaryOperation(self, node):
         _minus_inf(self, node)
 
+    def visit_DictElement(self, node):
+        self.entries.update((node.key, node.value))
+
     def visit_SimpleString(self, node):
+        if node in self.entries:  # a table of names ({"w_k": "k_proj"}): swapped, a weight goes unused, none misused
+            return
         _projection(self, node, node.value[1:-1], lambda name: cst.SimpleString(node.value[0] + name + node.value[-1]))
 
     # Read, not assigned: a mutant uses the wrong weights, it does not redefine them.
@@ -408,12 +424,26 @@ def _transposed(finder):
     return SOFTMAX_AXIS if any("softmax" in name.lower() for name in finder.functions) else TRANSPOSED
 
 
+# The axes of a transpose that brings (batch, heads, seq, d_k) to (batch, seq, heads, d_k), as
+# PyTorch (two axes swapped) and numpy or permute (every axis) write them.
+HEADS_TO_SEQ = ([1, 2], [2, 1], [0, 2, 1, 3])
+
+
 def _heads_merged_averaged(finder, node):
-    """y.transpose(1, 2).reshape(batch, seq, d_model) -> y.mean(1): the heads averaged, not merged."""
+    """y.transpose(1, 2).reshape(batch, seq, d_model), y.transpose(0, 2, 1, 3).reshape(...),
+    y.permute(0, 2, 1, 3).reshape(...) -> y.mean(1): the heads averaged, not merged."""
     inner = node.func.value if isinstance(node.func, cst.Attribute) else None
-    if (_callee(node) in ("reshape", "view") and isinstance(inner, cst.Call) and _callee(inner) in ("transpose", "swapaxes")
-            and _is_method(inner) and [_integer(arg.value) for arg in inner.args] == [1, 2]):
+    if (_callee(node) in ("reshape", "view") and isinstance(inner, cst.Call)
+            and _callee(inner) in ("transpose", "swapaxes", "permute") and _is_method(inner) and _axes(inner) in HEADS_TO_SEQ):
         finder.add(node, f"{_code(inner.func.value)}.mean(1)", "heads", "heads averaged", ("heads_averaged",))
+
+
+def _axes(call):
+    """The integers a call's arguments spell, one by one or as one tuple: x.transpose((0, 2, 1, 3))."""
+    args = [arg.value for arg in call.args]
+    if len(args) == 1 and isinstance(args[0], (cst.Tuple, cst.List)):
+        args = [element.value for element in args[0].elements]
+    return [_integer(arg) for arg in args]
 
 
 def _heads_averaged(finder, node):
@@ -495,9 +525,10 @@ def _expand_tiled(finder, node):
 
 
 def _rotary(finder, node):
-    """sin(angles) -> -sin(angles): the rotation turned backwards; sin <-> cos; polar(r, -angles)."""
+    """sin(angles) -> -sin(angles): the rotation turned backwards (not in a sinusoidal encoding);
+    polar(r, -angles); rotate_half's sign."""
     name = _callee(node)
-    if name == "sin":
+    if name == "sin" and not _in_encoding(finder):
         finder.add(node, f"-{_code(node)}", "rotary", "rotation sign flipped", TURNED_BACK)
     if name == "polar" and len(node.args) == 2:
         angle = node.args[1]
@@ -536,10 +567,17 @@ class _SwapSinCos(cst.CSTTransformer):
                                     else other)
 
 
+def _in_encoding(finder):
+    """Whether the code walked is a sinusoidal encoding's, by the names of its function or class."""
+    words = {part.lower() for name in finder.functions for part in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)}
+    return bool(words & ENCODING_WORDS)
+
+
 def _sin_cos_swapped(finder, function):
-    """Every sin of a function made cos and every cos sin: one mutant, shown at the first of them."""
+    """Every sin of a sinusoidal encoding's function made cos and every cos sin: one mutant, shown at
+    the first of them."""
     calls = [node for node in _calls(function) if _callee(node) in ("sin", "cos")]
-    if {_callee(node) for node in calls} == {"sin", "cos"}:
+    if {_callee(node) for node in calls} == {"sin", "cos"} and _in_encoding(finder):
         first = calls[0]
         finder.add(function, function.visit(_SwapSinCos()), "rotary", "sin and cos swapped", ("sin_cos_swapped",),
                    shown=(first, first.visit(_SwapSinCos())))
@@ -571,9 +609,8 @@ def _positions(finder, node):
 
 def _projection(finder, node, name, make):
     """w_v -> w_k, v_proj -> k_proj, wv -> wk: the values projected with the keys' weights, where the
-    file has both names; w_k -> w_q likewise."""
-    # w_k read as w_q has no entry of its own in the catalogue (the kit measures it: "w_q where w_k belongs")
-    for old, new, mistakes in (("v", "k", ("values_from_key_weights",)), ("k", "q", ())):
+    file has both names; w_k -> w_q likewise, the keys projected with the queries' weights."""
+    for old, new, mistakes in (("v", "k", ("values_from_key_weights",)), ("k", "q", ("keys_from_query_weights",))):
         swapped = _swapped(name, old, new)
         if swapped and swapped in finder.identifiers:
             finder.add(node, make(swapped), "projection", f"{old} projection replaced by {new}", mistakes)

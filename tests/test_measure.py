@@ -14,7 +14,7 @@ import loop_attention
 from attention_conformance import diagnosis, measure, reference
 from attention_conformance.mutants import unscaled_scores as unscaled
 from attention_conformance.calls import Call
-from attention_conformance.cases import attention_inputs, layer_inputs
+from attention_conformance.cases import attention_inputs, layer_inputs, visible
 from attention_conformance.implementation import Implementation
 from attention_conformance.oracle import EXACT, Formulas, plain
 
@@ -100,6 +100,7 @@ ROLES = {
     "w_q where w_k belongs": with_param("w_k", lambda p: p["w_q"]),
     "w_o transposed": with_param("w_o", lambda p: p["w_o"].T),
     "the output projection w_o left out": with_param("w_o", lambda p: np.eye(len(p["w_o"]))),
+    "w_q, w_k, w_v and w_o transposed": lambda named: {**named, "params": {n: w.T for n, w in named["params"].items()}},
 }
 
 
@@ -259,6 +260,12 @@ def test_the_summary_names_one_look_alike_or_else_the_one_measured_description_t
     assert diagnosis.consensus([[*both, measured], both, [*both, measured]], []).title == measured[len(diagnosis.MEASURED):]
     # one of them inside a callable whose checks all passed: the other, with its fix
     assert diagnosis.consensus([[*both, measured], both], ["scaled_dot_product_attention"]).name == "cross_mask_ignored"
+    # a lone look-alike stays, even inside a callable whose checks pass: a layer need not use its own
+    # merge_heads, and the evidence singles it out
+    assert diagnosis.consensus([["heads_merged_without_transpose"]], ["merge_heads"]).name == "heads_merged_without_transpose"
+    # a measured title that is a catalogue mistake ("Measured:") agrees with that mistake's look-alike
+    over_queries = diagnosis.MEASURED + measure.OVER_QUERIES
+    assert diagnosis.consensus([[over_queries], ["softmax_wrong_axis"]], []).name == "softmax_wrong_axis"
     # one of them singled out by another callable's checks in the same run: that one
     assert diagnosis.consensus([[*both, measured]], [], named={"mask_ignored"}).name == "mask_ignored"
     # two measured descriptions, or a check that nothing explains: no name
@@ -296,5 +303,53 @@ def test_the_scale_of_a_serving_callables_scores_is_measured_and_names_the_catal
 
 
 def test_each_measured_title_of_the_catalogue_names_one_mistake():
-    measured = [mistake.measured for mistake in diagnosis.catalogue().values() if mistake.measured]
-    assert len(measured) >= 6 and len(set(measured)) == len(measured)
+    measured = [title for mistake in diagnosis.catalogue().values() for title in mistake.measured]
+    assert len(measured) >= 15 and len(set(measured)) == len(measured)
+    for mistake in diagnosis.catalogue().values():
+        assert all(diagnosis._measured_as(title) is mistake for title in mistake.measured)
+
+
+def over_the_queries(q, k, v, mask=None):
+    """The attention with its softmax normalised over the queries (the shift still over the keys)."""
+    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]) + (0.0 if mask is None else mask)
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights = e / e.sum(axis=-2, keepdims=True)
+    return weights @ v, np.logaddexp.reduce(scores, axis=-1)
+
+
+OVER_THE_QUERIES = types.SimpleNamespace(
+    scaled_dot_product_attention=lambda q, k, v, mask=None: over_the_queries(q, k, v, mask),
+    attention_with_lse=over_the_queries,
+    modified_attention=lambda q, k, v, mask=None, **modifiers: over_the_queries(q, k, v, mask)[0])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16"])
+@pytest.mark.parametrize("capability", ["scaled_dot_product_attention", "attention_with_lse", "modified_attention"])
+def test_weights_that_sum_to_one_over_the_queries_are_measured_and_named(capability, dtype):
+    """One-hot values make the output the weights: their columns sum to one, not their rows."""
+    inputs = attention_inputs(seed=5, dtype=dtype, lead=(2,), lq=5, lk=5, d_k=8, d_v=8, mask="causal")
+    call = Call(capability, inputs["q"], inputs["k"], inputs["v"], inputs["mask"], dtype=dtype)
+    for namespace, said in ((OVER_THE_QUERIES, [measure.OVER_QUERIES]), (Formulas(), [])):
+        impl = Implementation("variant", namespace, dtype=dtype)
+        got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
+        found = ([measure.summed_axis(impl, call, first)] if capability == "scaled_dot_product_attention"
+                 else measure.queried_scale(impl, call, first, got))
+        assert titles([f for f in found if f]) == said, found
+    named = diagnosis.consensus([[diagnosis.MEASURED + measure.OVER_QUERIES]], [])
+    assert named is diagnosis.catalogue()["softmax_wrong_axis"]
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_a_causal_triangle_turned_over_is_told_from_an_inverted_mask_and_an_off_by_one(window):
+    """tril for triu, with or without its diagonal: queries see keys after their own, none before."""
+    n = 6
+    expected = np.where(visible(n, n, 0, window), 0.0, -np.inf)  # the contract's causal (or windowed) mask
+    for seen, title in ((~np.tri(n, k=1, dtype=bool), measure.TURNED_OVER),  # -inf kept on and below i + 1
+                        (~np.tri(n, k=-1, dtype=bool), measure.TURNED_OVER),  # triu(): the diagonal kept
+                        (visible(n, n, 1, window and window + 1), "each position also sees the next one (an off-by-one in the mask)")):
+        finding = measure.mask_visibility(np.where(seen, 0.0, -np.inf), expected)
+        assert finding.titles == (title,), finding
+    if window is None:
+        assert measure.mask_visibility(np.where(np.isinf(expected), 0.0, -np.inf), expected).titles == (
+            "the mask is inverted (each query sees exactly the keys it must not)",)

@@ -3,6 +3,7 @@ attention-aware operators (operators.py), each mutant switched in wherever the f
 judged by the kit or by the adopter's own tests."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,8 @@ def changes(source):
      "x[:, None, :, :, :].expand(b, g, n_kv, s, d)"),
     ("w = p['w_q'].T", "transpose", "p['w_q'].T", "p['w_q']"),
     ("y = y.transpose(1, 2).reshape(b, s, d)", "heads", "y.transpose(1, 2).reshape(b, s, d)", "y.mean(1)"),
+    ("y = y.transpose(0, 2, 1, 3).reshape(b, s, d)", "heads", "y.transpose(0, 2, 1, 3).reshape(b, s, d)", "y.mean(1)"),
+    ("y = y.permute((0, 2, 1, 3)).reshape(b, s, d)", "heads", "y.permute((0, 2, 1, 3)).reshape(b, s, d)", "y.mean(1)"),
     ("k = jnp.repeat(k, g, axis=1)", "grouped query", "jnp.repeat(k, g, axis=1)", "jnp.concatenate([k] * g, axis=1)"),
     ("q, v = x @ p['w_q'], x @ p['w_v']; k = x @ p['w_k']", "projection", "'w_v'", "'w_k'"),
     ("k, v = self.k_proj(x), self.v_proj(x)", "projection", "v_proj", "k_proj"),
@@ -76,10 +79,15 @@ def test_each_family_has_its_spellings(source, family, original, replacement):
     assert (family, original, replacement) in changes(source + "\n")
 
 
-def test_sin_and_cos_swap_together_in_their_function():
-    source = "def f(t):\n    cos = np.cos(t)\n    sin = np.sin(t)\n    return cos, sin\n"
-    (swapped,) = [m for m in mutants_of(source, "x.py") if m.operator == "sin and cos swapped"]
+def test_sin_and_cos_swap_together_in_an_encoding_and_the_sine_turns_back_in_a_rotation():
+    encoding = "def positional_encoding(t):\n    cos = np.cos(t)\n    sin = np.sin(t)\n    return cos, sin\n"
+    (swapped,) = mutants_of(encoding, "x.py")  # the sine negated in an encoding is no mistake of the catalogue
+    assert swapped.operator == "sin and cos swapped" and swapped.mistakes == ("sin_cos_swapped",)
     assert "np.sin(t)\n    sin = np.cos(t)" in swapped.source and swapped.line == 2
+    in_a_class = "class PositionalEncoding:\n    def forward(self, t):\n        return np.sin(t), np.cos(t)\n"
+    assert [m.operator for m in mutants_of(in_a_class, "x.py")] == ["sin and cos swapped"]
+    rotation = encoding.replace("positional_encoding", "apply_rotary_emb")  # swapped there, no catalogue mistake
+    assert [m.operator for m in mutants_of(rotation, "x.py")] == ["rotation sign flipped"]
 
 
 def test_an_expression_over_several_lines_is_mutated_whole():
@@ -95,8 +103,11 @@ def test_code_that_builds_no_attention_is_left_alone():
     assert mutants_of(source, "x.py") == []
 
 
-def test_a_projection_is_swapped_only_for_a_name_the_file_has():
+def test_a_projection_is_swapped_only_for_a_name_the_file_has_and_not_in_a_table_of_names():
     assert not changes("v = x @ params['w_v']\n")  # no w_k in the file: the mutant would only raise
+    # a table that names each weight's module: swapping an entry leaves a module on its own weights
+    assert not changes("NAMES = {'w_q': 'q_proj', 'w_k': 'k_proj', 'w_v': 'v_proj'}\n")
+    assert ("projection", "'w_v'", "'w_k'") in changes("out = {'v': x @ p['w_v'], 'k': x @ p['w_k']}\n")
 
 
 def test_a_mutant_keeps_every_other_byte_of_the_file():
@@ -109,8 +120,9 @@ def test_a_mutant_keeps_every_other_byte_of_the_file():
 
 def test_every_mutant_stands_for_mistakes_of_the_catalogue():
     source = "\n".join(row[0] for row in test_each_family_has_its_spellings.pytestmark[0].args[1]) + "\n"
-    stands_for = {name for mutant in mutants_of(source, "x.py") for name in mutant.mistakes}
-    assert stands_for and stands_for <= set(catalogue())
+    mutants = mutants_of(source, "x.py")
+    assert all(mutant.mistakes for mutant in mutants), [m.describe() for m in mutants if not m.mistakes]
+    assert {name for mutant in mutants for name in mutant.mistakes} <= set(catalogue())
 
 
 @pytest.fixture
@@ -154,6 +166,14 @@ def test_the_mutant_is_what_every_import_of_the_file_sees(project):
     runner = mutate.Runner(None, f"{sys.executable} check.py", "float64", 60, project.parent)
     assert runner.judge(mutant, 0).status == "survived"
     assert runner.judge(type(mutant)(**{**vars(mutant), "source": broken}), 1).status == "killed"
+
+
+def test_the_switch_is_silent_where_no_other_sitecustomize_runs(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(mutate.SWITCH), "ATTENTION_CONFORMANCE_MUTANT": ""}
+    run = subprocess.run([sys.executable, "-c", "import sitecustomize; print(sitecustomize.__file__)"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True)
+    # Python prints "Error in sitecustomize" (to stderr) when the one it imports is gone from sys.modules
+    assert run.returncode == 0 and run.stderr == "" and run.stdout.strip().startswith(str(mutate.SWITCH)), run
 
 
 def test_a_projects_own_sitecustomize_still_runs_beside_the_switch(project):

@@ -3,15 +3,17 @@ sequence's positions written out in order, the formulas' gather against the refe
 poisoned layouts (NaN exactly where the contract says nothing is read), the declared block sizes,
 and the paged-reads instrument (suite/measure_paged.py) on the catalogue's paged mistakes."""
 
+import types
+
 import numpy as np
 import pytest
 
-from attention_conformance import measure_paged, oracle
+from attention_conformance import measure, measure_paged, oracle
 from attention_conformance.calls import Call
 from attention_conformance.cases import Case, paged_inputs, visible
 from attention_conformance.declaration import Declaration
-from attention_conformance.implementation import load
-from attention_conformance.reference import paged_attention, scaled_dot_product_attention
+from attention_conformance.implementation import Implementation, load
+from attention_conformance.reference import paged_attention, scaled_dot_product_attention, softmax
 
 LENGTHS = (3, 9, 20, 4)  # with 3 queries: a sequence of exactly its queries
 
@@ -96,6 +98,34 @@ def test_the_paged_instrument_measures_which_slots_a_mistake_reads(mutant, block
     (finding,) = measure_paged.findings(impl, call, np.asarray, got)
     assert finding.titles == (title,) and "evidence: query" in finding.lines[0]
     assert finding.data["reads"] != finding.data["expected_reads"]
+
+
+@pytest.mark.parametrize("block_size", [8, 256])
+def test_the_paged_instrument_describes_a_sequences_own_positions_seen_wrong_on_any_pool(block_size):
+    """The probe's values are one-hot over the slots of the blocks the table names: a pool of blocks of
+    256 slots is measured too."""
+    call = Call.of(paged_case(block_size), "float64")
+
+    def turned_over(q, k_pages, v_pages, block_table, seq_lens, window=None):
+        out = []
+        for b, length in enumerate(seq_lens):  # query i of n sees positions from its own on, not up to it
+            n_q = q.shape[1]
+            positions = np.arange(length)
+            slots = [block_table[b, p // v_pages.shape[1]] * v_pages.shape[1] + p % v_pages.shape[1] for p in positions]
+            keys = k_pages.reshape(-1, *k_pages.shape[2:])[slots]
+            values = v_pages.reshape(-1, *v_pages.shape[2:])[slots]
+            group = q.shape[2] // keys.shape[1]
+            keys, values = np.repeat(keys, group, axis=1), np.repeat(values, group, axis=1)
+            scores = np.einsum("ihd,jhd->hij", q[b], keys) / np.sqrt(q.shape[-1])
+            hidden = np.arange(length)[None, :] < (length - n_q + np.arange(n_q))[:, None]
+            weights = softmax(np.where(hidden, -np.inf, scores))
+            out.append(np.einsum("hij,jhd->ihd", weights, values))
+        return np.stack(out)
+
+    impl = Implementation("variant", types.SimpleNamespace(paged_attention=turned_over), dtype="float64")
+    got = np.asarray(call.run(impl))
+    (finding,) = measure_paged.findings(impl, call, np.asarray, got)
+    assert finding.titles == (measure.TURNED_OVER,), finding
 
 
 def test_the_paged_instrument_says_nothing_of_the_reference():

@@ -5,7 +5,7 @@ sequence, the formulas' document mask against the reference, and the packed-visi
 import numpy as np
 import pytest
 
-from attention_conformance import measure_packed, oracle
+from attention_conformance import measure, measure_packed, oracle
 from attention_conformance.calls import Call
 from attention_conformance.cases import Case, packed_inputs, visible
 from attention_conformance.declaration import Declaration
@@ -78,10 +78,23 @@ RIGHT = pack([visible(3, 6, 3), visible(2, 2, 0)], 10)  # 10 key rows: 2 past th
      "each sequence also sees the first key of the next (its end read one past)"),
     (np.tri(5, 10, k=8, dtype=bool) & (np.arange(10) < 8), "the sequences of the pack see each other (cu_seqlens not applied)"),
     (RIGHT | (np.arange(10) == 9)[None, :], "reads key rows past the last sequence (cu_seqlens_k[-1])"),
+    # the triangle kept upside down (triu for tril), with its diagonal; no causal mask at all (3 queries
+    # apart: on 2 queries over 2 keys, seeing every key is also seeing one ahead)
+    (pack([~np.tri(3, 6, k=2, dtype=bool), ~np.tri(2, 2, k=-1, dtype=bool)], 10), measure.TURNED_OVER),
+    (pack([np.ones((3, 6), bool), np.ones((2, 2), bool)], 10), measure_packed.NOT_MASKED),
 ])
 def test_the_packed_instrument_describes_how_the_keys_seen_differ(seen, title):
     ((data, lines, titles),) = measure_packed._described(seen_by(seen), seen_by(RIGHT), NAMED)
     assert titles == (title,) and data["expected_sees"] in lines[0]
+
+
+def test_a_diagonal_moved_in_a_window_is_one_key_off_whether_or_not_the_far_edge_moves_with_it():
+    window = {**NAMED, "window": 3}
+    right = pack([visible(3, 6, 3, 3), visible(2, 2, 0, 3)], 10)
+    for width in (3, 2):  # the window shifted whole, or its own key hidden and its far edge kept
+        seen = pack([visible(3, 6, 2, width), visible(2, 2, -1, width)], 10)
+        ((_, _, titles),) = measure_packed._described(seen_by(seen), seen_by(right), window)
+        assert titles == (measure_packed.OWN_HIDDEN,)
 
 
 def test_the_packed_instrument_says_nothing_when_the_keys_are_right_or_heads_differ():

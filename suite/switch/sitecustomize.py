@@ -50,11 +50,11 @@ def _chain():
     of (a project's, a distribution's) still runs, as it would have."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]
-    del sys.modules["sitecustomize"]
+    this = sys.modules.pop("sitecustomize")
     try:
         import sitecustomize  # noqa: F401  (the next one on the path, if any)
-    except ImportError:
-        pass
+    except ImportError:  # none: this one stays, as the import that runs it expects to find it there
+        sys.modules["sitecustomize"] = this
 
 
 if os.environ.get("ATTENTION_CONFORMANCE_MUTANT"):
