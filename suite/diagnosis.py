@@ -238,14 +238,14 @@ def measurements(impl, call, observe, got, expected, plain):
     if getattr(call, "capability", None) in measure_positions.POSITIONAL:
         return measure_positions.findings(impl, call, got)
     if getattr(call, "capability", None) == "varlen_attention":
-        return _or_scale(measure_packed.findings(impl, call, observe, got), impl, call, observe, got)
+        return _or_queried(measure_packed.findings(impl, call, observe, got), impl, call, observe, got)
     if getattr(call, "capability", None) == "paged_attention":
-        return _or_scale(measure_paged.findings(impl, call, observe, got), impl, call, observe, got)
+        return _or_queried(measure_paged.findings(impl, call, observe, got), impl, call, observe, got)
     if getattr(call, "capability", None) == "modified_attention":  # the modifiers: the catalogue's look-alikes
-        return measure.queried_scale(impl, call, observe, got)
+        return measure.queried(impl, call, observe, got)
     if getattr(call, "capability", None) in SERVING:
         found = measure_serving.findings(call, got, expected, impl.allowance.allowed(expected, plain))
-        return _or_scale(found, impl, call, observe, got)
+        return _or_queried(found, impl, call, observe, got)
     if getattr(call, "capability", None) in BACKWARD:
         allowance = impl.allowance_of(call.capability)
         if plain is None and allowance.needs_plain:  # a gradient of another shape: the check had no need of them
@@ -254,9 +254,10 @@ def measurements(impl, call, observe, got, expected, plain):
     return measure.findings(impl, call, observe, got, expected, plain)
 
 
-def _or_scale(found, impl, call, observe, got):
-    """A serving callable's own findings, or, where they name nothing, the scale of its scores."""
-    return found if any(finding.titles for finding in found) else [*found, *measure.queried_scale(impl, call, observe, got)]
+def _or_queried(found, impl, call, observe, got):
+    """A serving callable's own findings, or, where they name nothing, what the serving callables'
+    shared instruments measure (measure.queried: the scale, the weights' axis, the heads read)."""
+    return found if any(finding.titles for finding in found) else [*found, *measure.queried(impl, call, observe, got)]
 
 
 def matching(impl, call, observe, got, expected, plain):

@@ -94,12 +94,13 @@ def findings(impl, call, observe, got, expected, answers):
     return [finding for finding in found if finding is not None]
 
 
-def queried_scale(impl, call, observe, got):
-    """[the scale of a serving callable's scores, where it is not the contract's, or else the axis its
-    weights sum over, where that is not the keys'], else []."""
+def queried(impl, call, observe, got):
+    """[the first of what the serving callables' shared instruments measure that is not the
+    contract's: the scale of the scores, the axis the weights sum over, the key/value head each
+    query head reads], else []."""
     if not hasattr(call, "named") or call.capability not in QUERIED or not deterministic(impl, call, observe, got):
         return []
-    found = scale(impl, call, observe) or summed_axis(impl, call, observe)
+    found = scale(impl, call, observe) or summed_axis(impl, call, observe) or kv_heads(impl, call, observe)
     return [found] if found is not None else []
 
 
@@ -320,6 +321,35 @@ def summed_axis(impl, call, observe):
             f"{float(rows.min()):.3g}-{float(rows.max()):.3g}, not 1 (inputs drawn by the kit, seed {SEED})")
     return Finding("weights", {"row_sums": [float(rows.min()), float(rows.max())]}, (line,), (OVER_QUERIES,),
                    (probe.kept(),), why="which axis the weights sum to one over", whole=False)
+
+
+TILED = "query head h reads key/value head h % n_kv_heads, not h // (n_heads / n_kv_heads) (the heads tiled)"
+
+
+def kv_heads(impl, call, observe):
+    """Which key/value head each query head reads (modified_attention's grouped heads): queries zero
+    and each key/value head's values its own unit vector, so that query head h's output is the
+    one-hot of the head it reads; the heads tiled (h % n_kv_heads) said so."""
+    if not hasattr(call, "named") or call.capability != "modified_attention":
+        return None
+    named = _drawn(call, blind=True).named()
+    n_heads, n_kv_heads = named["q"].shape[1], named["k"].shape[1]
+    if n_kv_heads in (1, n_heads):
+        return None
+    values = np.zeros((*named["v"].shape[:-1], n_kv_heads))
+    values[:, np.arange(n_kv_heads), :, np.arange(n_kv_heads)] = 1.0
+    probe = probed(impl, call.replaced({**named, "v": cast_floats(values, call.dtype)}), observe)
+    if probe is None or not np.isfinite(probe.seen).all():
+        return None
+    reads = probe.seen.mean(axis=(0, 2)).argmax(axis=-1)  # (n_heads,): the head each query head reads most
+    head = np.arange(n_heads)
+    if not (reads == head % n_kv_heads).all() or (reads == head * n_kv_heads // n_heads).all():
+        return None
+    line = (f"evidence: query heads 0-{n_heads - 1} read key/value heads {', '.join(map(str, reads))}; the contract: "
+            f"{', '.join(map(str, head * n_kv_heads // n_heads))} (each key/value head's values a unit vector of its "
+            f"own, queries set to zero)")
+    return Finding("kv heads", {"reads": reads.tolist()}, (line,), (TILED,), (probe.kept(),),
+                   why="which key/value head each query head reads", whole=False)
 
 
 def _sees_data(seen, expected):

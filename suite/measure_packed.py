@@ -118,10 +118,18 @@ def sequences_words(blocks, causal, window):
                     here.add(words)
             if turned_over(block, wanted, end):
                 here.add(TURNED_OVER)
-            if block.all() and not wanted.all():
+            if _unmasked(block, wanted):
                 here.add(NOT_MASKED)
         for wider in (1, -1):
             if window and window + wider > 0 and (block == visible(n_q, n_k, n_k - n_q, window + wider)).all():
                 here.add(f"a sliding window one key {'wider' if wider > 0 else 'narrower'} than the contract's")
         fits = here if fits is None else fits & here
     return sorted(fits or ())
+
+
+def _unmasked(block, wanted):
+    """Whether each query the contract lets see a key sees every key of its sequence, not all of them
+    should; a query that sees none may still be given none (its output zeroed apart from the mask)."""
+    seeing = wanted.any(axis=-1)
+    unseeing = block[~seeing]
+    return bool(block[seeing].all() and not wanted[seeing].all() and (unseeing.all(axis=-1) | ~unseeing.any(axis=-1)).all())

@@ -13,7 +13,8 @@ import numpy as np
 from attention_conformance.measure import Finding, deterministic, probed, span
 from attention_conformance.measure_packed import sequences_words
 
-MOST_SLOTS = 1024  # the probe's values are one per slot of the blocks the table names, and one for the rest
+MOST_SLOTS = 2048  # the probe's values are one per slot of the blocks the table names, and one for the rest,
+MOST_VALUES = 2**24  # for each slot of the pool and head
 OUTSIDE = "reads blocks that its row of the block table does not name"
 TAIL = "reads the slots past the sequence's end in its last block"
 
@@ -25,7 +26,9 @@ def findings(impl, call, observe, got):
     # a column of its own for each slot of the blocks the table names, one shared by every other slot
     blocks = np.unique(np.asarray(named["block_table"]))
     slots = (blocks[(blocks >= 0) & (blocks < n_blocks), None] * block_size + np.arange(block_size)).ravel()
-    if len(slots) + 1 > MOST_SLOTS or not deterministic(impl, call, observe, got):
+    if len(slots) + 1 > MOST_SLOTS or n_blocks * block_size * n_kv_heads * (len(slots) + 1) > MOST_VALUES:
+        return []
+    if not deterministic(impl, call, observe, got):
         return []
     column = np.full(n_blocks * block_size, len(slots))
     column[slots] = np.arange(len(slots))
@@ -35,9 +38,10 @@ def findings(impl, call, observe, got):
                                         "k_pages": np.zeros_like(named["k_pages"]),
                                         "v_pages": values.reshape(n_blocks, block_size, n_kv_heads, -1).astype(
                                             named["v_pages"].dtype)}), observe)
-    if probe is None or np.isnan(probe.seen).any():
+    if probe is None:
         return []
-    seen = probe.seen > 0.25 / (len(slots) + 1)  # a seen slot weighs 1/n, n <= the slots read
+    # a query that reads no slot has no weights to share (0 / 0): NaN throughout, it sees nothing
+    seen = np.nan_to_num(probe.seen, nan=0.0) > 0.25 / (len(slots) + 1)  # a seen slot weighs 1/n, n <= the slots read
     found = _described(seen[..., :-1], probe.expected[..., :-1] > 0, seen[..., -1], slots, named)
     return [Finding("paged reads", data, lines, titles, (probe.kept(),), why="which slots of the pages each query's "
                     "output draws on, queries set to zero", whole=False) for data, lines, titles in found]

@@ -294,12 +294,12 @@ def test_the_scale_of_a_serving_callables_scores_is_measured_and_names_the_catal
         call = Call(capability, inputs["q"], inputs["k"], inputs["v"], None, dtype=dtype)
     impl = Implementation("variant", Unscaled(), dtype=dtype)
     got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
-    found = measure.queried_scale(impl, call, first, got)
+    found = measure.queried(impl, call, first, got)
     assert titles(found) == ["scores scaled by 1 (not scaled) instead of 1/sqrt(d_k)"], found
     named = diagnosis.consensus([[diagnosis.MEASURED + titles(found)[0]]], [])
     assert named is diagnosis.catalogue()["unscaled_scores"]
     correct = Implementation("formulas", Formulas(), dtype=dtype)  # the contract's own scale: nothing said
-    assert measure.queried_scale(correct, call, first, np.asarray(first(call.attempt(correct)[0]))) == []
+    assert measure.queried(correct, call, first, np.asarray(first(call.attempt(correct)[0]))) == []
 
 
 def test_each_measured_title_of_the_catalogue_names_one_mistake():
@@ -334,7 +334,7 @@ def test_weights_that_sum_to_one_over_the_queries_are_measured_and_named(capabil
         impl = Implementation("variant", namespace, dtype=dtype)
         got = np.asarray(first(call.attempt(impl)[0]), dtype=np.float64)
         found = ([measure.summed_axis(impl, call, first)] if capability == "scaled_dot_product_attention"
-                 else measure.queried_scale(impl, call, first, got))
+                 else measure.queried(impl, call, first, got))
         assert titles([f for f in found if f]) == said, found
     named = diagnosis.consensus([[diagnosis.MEASURED + measure.OVER_QUERIES]], [])
     assert named is diagnosis.catalogue()["softmax_wrong_axis"]
@@ -353,3 +353,21 @@ def test_a_causal_triangle_turned_over_is_told_from_an_inverted_mask_and_an_off_
     if window is None:
         assert measure.mask_visibility(np.where(np.isinf(expected), 0.0, -np.inf), expected).titles == (
             "the mask is inverted (each query sees exactly the keys it must not)",)
+
+
+def tiled_heads(q, k, v, mask=None, **modifiers):
+    """modified_attention with query head h on key/value head h % n_kv_heads (np.tile's order)."""
+    group = q.shape[1] // k.shape[1]
+    return reference.modified_attention(q, np.tile(k, (1, group, 1, 1)), np.tile(v, (1, group, 1, 1)), mask, **modifiers)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_the_key_value_head_each_query_head_reads_is_measured_and_named(dtype):
+    inputs = attention_inputs(seed=6, dtype=dtype, lead=(2, 2), lq=3, lk=5, d_k=8, d_v=8)
+    q = np.concatenate([inputs["q"]] * 3, axis=1)  # 6 query heads over 2 key/value heads
+    call = Call("modified_attention", q, inputs["k"], inputs["v"], None, dtype=dtype)
+    for namespace, said in ((types.SimpleNamespace(modified_attention=tiled_heads), [measure.TILED]), (Formulas(), [])):
+        impl = Implementation("variant", namespace, dtype=dtype)
+        found = measure.queried(impl, call, first, np.asarray(call.attempt(impl)[0], dtype=np.float64))
+        assert titles(found) == said, found
+    assert diagnosis.consensus([[diagnosis.MEASURED + measure.TILED]], []) is diagnosis.catalogue()["kv_heads_tiled"]

@@ -97,6 +97,14 @@ def test_a_diagonal_moved_in_a_window_is_one_key_off_whether_or_not_the_far_edge
         assert titles == (measure_packed.OWN_HIDDEN,)
 
 
+def test_no_causal_mask_is_said_where_the_queries_that_see_no_key_still_get_none():
+    named = {"cu_seqlens_q": np.array([0, 4]), "cu_seqlens_k": np.array([0, 3]), "causal": True}
+    right = visible(4, 3, -1)  # 4 queries over 3 keys: the first sees none
+    unmasked = right.any(axis=-1)[:, None] & np.ones((4, 3), bool)  # the others see all 3; it is given 0
+    ((_, _, titles),) = measure_packed._described(seen_by(unmasked), seen_by(right), named)
+    assert titles == (measure_packed.NOT_MASKED,)
+
+
 def test_the_packed_instrument_says_nothing_when_the_keys_are_right_or_heads_differ():
     assert measure_packed._described(seen_by(RIGHT), seen_by(RIGHT), NAMED) == []
     differ = seen_by(RIGHT)
