@@ -324,31 +324,45 @@ def summed_axis(impl, call, observe):
 
 
 TILED = "query head h reads key/value head h % n_kv_heads, not h // (n_heads / n_kv_heads) (the heads tiled)"
+VALUES_TILED = ("query head h weighs the keys of key/value head h // (n_heads / n_kv_heads) but averages the values "
+                "of head h % n_kv_heads (the values tiled, not the keys)")
+KEYS_TILED = ("query head h weighs the keys of key/value head h % n_kv_heads but averages the values of head "
+              "h // (n_heads / n_kv_heads) (the keys tiled, not the values)")
 
 
 def kv_heads(impl, call, observe):
-    """Which key/value head each query head reads (modified_attention's grouped heads): queries zero
-    and each key/value head's values its own unit vector, so that query head h's output is the
-    one-hot of the head it reads; the heads tiled (h % n_kv_heads) said so."""
+    """Which key/value head's keys and which one's values each query head reads (modified_attention's
+    grouped heads), on two calls with no mask: the values each head's own unit vector (queries zero),
+    then one key position standing out in each head's keys (the values each position's unit vector);
+    heads tiled (h % n_kv_heads) where the contract groups them (h // group) said so."""
     if not hasattr(call, "named") or call.capability != "modified_attention":
         return None
-    named = _drawn(call, blind=True).named()
-    n_heads, n_kv_heads = named["q"].shape[1], named["k"].shape[1]
-    if n_kv_heads in (1, n_heads):
+    named = {**_drawn(call, blind=True).named(), "mask": None}
+    (batch, n_heads, lq, d_k), (_, n_kv_heads, lk, _) = named["q"].shape, named["k"].shape
+    if n_kv_heads in (1, n_heads) or lk < n_kv_heads:
         return None
-    values = np.zeros((*named["v"].shape[:-1], n_kv_heads))
+    values = np.zeros((batch, n_kv_heads, lk, n_kv_heads))
     values[:, np.arange(n_kv_heads), :, np.arange(n_kv_heads)] = 1.0
-    probe = probed(impl, call.replaced({**named, "v": cast_floats(values, call.dtype)}), observe)
-    if probe is None or not np.isfinite(probe.seen).all():
+    q, k = np.zeros_like(named["q"]), np.zeros_like(named["k"])
+    q[..., 0] = 1.0
+    k[:, np.arange(n_kv_heads), np.arange(n_kv_heads), 0] = 30.0 * math.sqrt(d_k)  # head g's keys: position g stands out
+    reads = []
+    for changed in ({"v": values}, {"q": q, "k": k, "v": np.broadcast_to(np.eye(lk), (batch, n_kv_heads, lk, lk))}):
+        probe = probed(impl, call.replaced({**named, **{n: cast_floats(np.array(a), call.dtype) for n, a in changed.items()}}), observe)
+        if probe is None or not np.isfinite(probe.seen).all():
+            return None
+        reads.append(probe.seen.mean(axis=(0, 2)).argmax(axis=-1))  # (n_heads,): the head (position) read most
+    (values_of, keys_of), head = reads, np.arange(n_heads)
+    grouped, tiled = head * n_kv_heads // n_heads, head % n_kv_heads
+    title = {(True, True): TILED, (True, False): VALUES_TILED, (False, True): KEYS_TILED}.get(
+        ((values_of == tiled).all(), (keys_of == tiled).all()))
+    if title is None or not ((values_of == tiled) | (values_of == grouped)).all() or not (
+            (keys_of == tiled) | (keys_of == grouped)).all():
         return None
-    reads = probe.seen.mean(axis=(0, 2)).argmax(axis=-1)  # (n_heads,): the head each query head reads most
-    head = np.arange(n_heads)
-    if not (reads == head % n_kv_heads).all() or (reads == head * n_kv_heads // n_heads).all():
-        return None
-    line = (f"evidence: query heads 0-{n_heads - 1} read key/value heads {', '.join(map(str, reads))}; the contract: "
-            f"{', '.join(map(str, head * n_kv_heads // n_heads))} (each key/value head's values a unit vector of its "
-            f"own, queries set to zero)")
-    return Finding("kv heads", {"reads": reads.tolist()}, (line,), (TILED,), (probe.kept(),),
+    line = (f"evidence: query heads 0-{n_heads - 1} weigh the keys of key/value heads {', '.join(map(str, keys_of))} and "
+            f"average the values of {', '.join(map(str, values_of))}; the contract: {', '.join(map(str, grouped))} "
+            "(one key position standing out in each head's keys; each head's values a unit vector of its own)")
+    return Finding("kv heads", {"keys_of": keys_of.tolist(), "values_of": values_of.tolist()}, (line,), (title,),
                    why="which key/value head each query head reads", whole=False)
 
 

@@ -170,6 +170,7 @@ class _Finder(cst.CSTVisitor):
         self.statement = None  # the statement being walked: its words tell what an expression is for
         self.functions = []  # the names of the classes and functions being walked, innermost last
         self.entries = set()  # the keys and values written in dict displays
+        self.repeats = [[]]  # the key/value heads' repeats (call, tiled) of each function walked, the module's first
 
     def add(self, node, replacement, family, operator, mistakes, shown=None):
         """A mutant: `node` replaced; `shown` (the part changed, its replacement) where it is smaller than node."""
@@ -183,10 +184,15 @@ class _Finder(cst.CSTVisitor):
 
     def visit_FunctionDef(self, node):
         self.functions.append(node.name.value)
+        self.repeats.append([])
         _sin_cos_swapped(self, node)
 
     def leave_FunctionDef(self, node):
         self.functions.pop()
+        _tiled(self, node, self.repeats.pop())
+
+    def leave_Module(self, node):
+        _tiled(self, None, self.repeats.pop())
 
     def visit_ClassDef(self, node):
         self.functions.append(node.name.value)
@@ -486,20 +492,51 @@ def _cache_dropped(finder, statement):
 
 
 def _repeat_interleave(finder, node):
-    """k.repeat_interleave(n, dim=1) / np.repeat(k, n, axis=1) -> tiled: query head h reads kv head h % n_kv."""
+    """k.repeat_interleave(n, dim=1) / np.repeat(k, n, axis=1), kept with its tiled form (query head
+    h reading kv head h % n_kv) until its function is walked: keys and values are tiled together."""
     name = _callee(node)
     if name == "repeat_interleave" and isinstance(node.func, cst.Attribute):
         times, axis = _argument(node, ("repeats",), 0), _argument(node, ("dim",), 1)
         if times is not None and axis is not None:
-            finder.add(node, f"torch.cat([{_code(node.func.value)}] * {_code(times.value)}, dim={_code(axis.value)})",
-                       "grouped query", "kv heads tiled", ("kv_heads_tiled", "varlen_kv_heads_tiled"))
+            finder.repeats[-1].append(
+                (node, _expression(f"torch.cat([{_code(node.func.value)}] * {_code(times.value)}, dim={_code(axis.value)})")))
     elif name == "repeat" and _owner(node) in ("np", "numpy", "jnp", "torch"):
         array, times, axis = _argument(node, ("a",), 0), _argument(node, ("repeats",), 1), _argument(node, ("axis", "dim"), 2)
         if array is not None and times is not None and axis is not None:
             join = "cat" if _owner(node) == "torch" else "concatenate"
-            finder.add(node, f"{_owner(node)}.{join}([{_code(array.value)}] * {_code(times.value)}, "
-                       f"{'dim' if join == 'cat' else 'axis'}={_code(axis.value)})",
-                       "grouped query", "kv heads tiled", ("kv_heads_tiled", "varlen_kv_heads_tiled"))
+            finder.repeats[-1].append((node, _expression(f"{_owner(node)}.{join}([{_code(array.value)}] * {_code(times.value)}, "
+                                                         f"{'dim' if join == 'cat' else 'axis'}={_code(axis.value)})")))
+
+
+KEY_WORDS, VALUE_WORDS = {"k", "key", "keys", "xk"}, {"v", "value", "values", "xv"}
+
+
+def _tiled(finder, function, repeats):
+    """The key/value heads' repeats of one function (None: the module's own statements) tiled: all
+    of them at once (the heads tiled), and the values' alone (the values tiled, the keys not). The
+    keys' alone stand for no mistake of the catalogue; a lone repeat of neither, as a helper's
+    repeat_kv(x) writes it, serves both."""
+    if len(repeats) > 1 and function is not None:
+        tiles = dict(repeats)
+        finder.add(function, function.visit(_Replaced(tiles)), "grouped query", "kv heads tiled",
+                   ("kv_heads_tiled", "varlen_kv_heads_tiled"), shown=repeats[0])
+    for call, tiled in repeats:
+        words = _words(call.func.value if _callee(call) == "repeat_interleave" else call.args[0].value)
+        if words & VALUE_WORDS:
+            finder.add(call, tiled, "grouped query", "values tiled", ("kv_values_tiled",))
+        elif len(repeats) == 1 and not words & KEY_WORDS:
+            finder.add(call, tiled, "grouped query", "kv heads tiled", ("kv_heads_tiled", "varlen_kv_heads_tiled"))
+
+
+class _Replaced(cst.CSTTransformer):
+    """Each of the given nodes (by identity) replaced."""
+
+    def __init__(self, replacements):
+        super().__init__()
+        self.replacements = replacements
+
+    def leave_Call(self, original, updated):
+        return self.replacements.get(original, updated)
 
 
 def _expand_tiled(finder, node):

@@ -355,10 +355,14 @@ def test_a_causal_triangle_turned_over_is_told_from_an_inverted_mask_and_an_off_
             "the mask is inverted (each query sees exactly the keys it must not)",)
 
 
-def tiled_heads(q, k, v, mask=None, **modifiers):
-    """modified_attention with query head h on key/value head h % n_kv_heads (np.tile's order)."""
-    group = q.shape[1] // k.shape[1]
-    return reference.modified_attention(q, np.tile(k, (1, group, 1, 1)), np.tile(v, (1, group, 1, 1)), mask, **modifiers)
+def tiled(keys, values):
+    """modified_attention with the keys, the values or both repeated in np.tile's order (query head
+    h on key/value head h % n_kv_heads)."""
+    def attention(q, k, v, mask=None, **modifiers):
+        group = q.shape[1] // k.shape[1]
+        k, v = (np.tile(a, (1, group, 1, 1)) if on else np.repeat(a, group, axis=1) for a, on in ((k, keys), (v, values)))
+        return reference.modified_attention(q, k, v, mask, **modifiers)
+    return types.SimpleNamespace(modified_attention=attention)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
@@ -366,8 +370,10 @@ def test_the_key_value_head_each_query_head_reads_is_measured_and_named(dtype):
     inputs = attention_inputs(seed=6, dtype=dtype, lead=(2, 2), lq=3, lk=5, d_k=8, d_v=8)
     q = np.concatenate([inputs["q"]] * 3, axis=1)  # 6 query heads over 2 key/value heads
     call = Call("modified_attention", q, inputs["k"], inputs["v"], None, dtype=dtype)
-    for namespace, said in ((types.SimpleNamespace(modified_attention=tiled_heads), [measure.TILED]), (Formulas(), [])):
+    for namespace, said in ((tiled(True, True), [measure.TILED]), (tiled(False, True), [measure.VALUES_TILED]),
+                            (tiled(True, False), [measure.KEYS_TILED]), (Formulas(), [])):
         impl = Implementation("variant", namespace, dtype=dtype)
         found = measure.queried(impl, call, first, np.asarray(call.attempt(impl)[0], dtype=np.float64))
         assert titles(found) == said, found
-    assert diagnosis.consensus([[diagnosis.MEASURED + measure.TILED]], []) is diagnosis.catalogue()["kv_heads_tiled"]
+    for title, name in ((measure.TILED, "kv_heads_tiled"), (measure.VALUES_TILED, "kv_values_tiled")):
+        assert diagnosis.consensus([[diagnosis.MEASURED + title]], []) is diagnosis.catalogue()[name]

@@ -64,14 +64,14 @@ def changes(source):
     ("r = torch.cat((-x2, x1), dim=-1)", "rotary", "(-x2, x1)", "(x2, (-x1))"),
     ("f = torch.polar(torch.ones_like(a), a)", "rotary", "a", "(-a)"),
     ("t = torch.arange(seq)", "position", "torch.arange(seq)", "torch.arange(1, (seq + 1))"),
-    ("k = k.repeat_interleave(g, dim=1)", "grouped query", "k.repeat_interleave(g, dim=1)", "torch.cat([k] * g, dim=1)"),
+    ("v = v.repeat_interleave(g, dim=1)", "grouped query", "v.repeat_interleave(g, dim=1)", "torch.cat([v] * g, dim=1)"),
     ("k = x[:, :, None, :, :].expand(b, n_kv, g, s, d)", "grouped query", "x[:, :, None, :, :].expand(b, n_kv, g, s, d)",
      "x[:, None, :, :, :].expand(b, g, n_kv, s, d)"),
     ("w = p['w_q'].T", "transpose", "p['w_q'].T", "p['w_q']"),
     ("y = y.transpose(1, 2).reshape(b, s, d)", "heads", "y.transpose(1, 2).reshape(b, s, d)", "y.mean(1)"),
     ("y = y.transpose(0, 2, 1, 3).reshape(b, s, d)", "heads", "y.transpose(0, 2, 1, 3).reshape(b, s, d)", "y.mean(1)"),
     ("y = y.permute((0, 2, 1, 3)).reshape(b, s, d)", "heads", "y.permute((0, 2, 1, 3)).reshape(b, s, d)", "y.mean(1)"),
-    ("k = jnp.repeat(k, g, axis=1)", "grouped query", "jnp.repeat(k, g, axis=1)", "jnp.concatenate([k] * g, axis=1)"),
+    ("x = jnp.repeat(x, g, axis=1)", "grouped query", "jnp.repeat(x, g, axis=1)", "jnp.concatenate([x] * g, axis=1)"),
     ("q, v = x @ p['w_q'], x @ p['w_v']; k = x @ p['w_k']", "projection", "'w_v'", "'w_k'"),
     ("k, v = self.k_proj(x), self.v_proj(x)", "projection", "v_proj", "k_proj"),
 ])  # fmt: skip
@@ -88,6 +88,14 @@ def test_sin_and_cos_swap_together_in_an_encoding_and_the_sine_turns_back_in_a_r
     assert [m.operator for m in mutants_of(in_a_class, "x.py")] == ["sin and cos swapped"]
     rotation = encoding.replace("positional_encoding", "apply_rotary_emb")  # swapped there, no catalogue mistake
     assert [m.operator for m in mutants_of(rotation, "x.py")] == ["rotation sign flipped"]
+
+
+def test_keys_and_values_are_tiled_together_or_the_values_alone():
+    source = "def f(k, v, g):\n    k = k.repeat_interleave(g, dim=1)\n    v = v.repeat_interleave(g, dim=1)\n    return k, v\n"
+    found = {m.operator: m for m in mutants_of(source, "x.py")}
+    assert set(found) == {"kv heads tiled", "values tiled"}  # the keys alone: no mistake of the catalogue
+    assert found["kv heads tiled"].source.count("torch.cat") == 2 and found["kv heads tiled"].mistakes[0] == "kv_heads_tiled"
+    assert found["values tiled"].source.count("torch.cat") == 1 and found["values tiled"].mistakes == ("kv_values_tiled",)
 
 
 def test_an_expression_over_several_lines_is_mutated_whole():
