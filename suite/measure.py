@@ -338,6 +338,8 @@ def kv_heads(impl, call, observe):
     if not hasattr(call, "named") or call.capability != "modified_attention":
         return None
     named = {**_drawn(call, blind=True).named(), "mask": None}
+    if named["q"].ndim != 4 or named["k"].ndim != 4:
+        return None
     (batch, n_heads, lq, d_k), (_, n_kv_heads, lk, _) = named["q"].shape, named["k"].shape
     if n_kv_heads in (1, n_heads) or lk < n_kv_heads:
         return None

@@ -328,7 +328,7 @@ OVER_THE_QUERIES = types.SimpleNamespace(
 @pytest.mark.parametrize("capability", ["scaled_dot_product_attention", "attention_with_lse", "modified_attention"])
 def test_weights_that_sum_to_one_over_the_queries_are_measured_and_named(capability, dtype):
     """One-hot values make the output the weights: their columns sum to one, not their rows."""
-    inputs = attention_inputs(seed=5, dtype=dtype, lead=(2,), lq=5, lk=5, d_k=8, d_v=8, mask="causal")
+    inputs = attention_inputs(seed=5, dtype=dtype, lead=(2, 2), lq=5, lk=5, d_k=8, d_v=8, mask="causal")
     call = Call(capability, inputs["q"], inputs["k"], inputs["v"], inputs["mask"], dtype=dtype)
     for namespace, said in ((OVER_THE_QUERIES, [measure.OVER_QUERIES]), (Formulas(), [])):
         impl = Implementation("variant", namespace, dtype=dtype)

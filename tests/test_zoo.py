@@ -28,8 +28,6 @@ NAMED = {
     "window_two_wider": "a sliding window 2 positions wider than the contract's",
     "causal_first_head_only": f"{NOT_APPLIED}, except in head 0",
     "mask_batch_row_zero_only": f"{NOT_APPLIED}, except in batch row 0",
-    "keys_from_query_weights": "w_q where w_k belongs",
-    "output_projection_transposed": "w_o transposed",
     "values_from_query_weights": "w_q where w_v belongs",
     "gqa_keys_from_value_weights": "w_v where w_k belongs",
     "rope_base_1000": "rotary frequencies 1000^(-2i/d), not 10000^(-2i/d)",
@@ -66,6 +64,9 @@ NAMED = {
 }
 # Measurements say what they measured in more than one true way (the mask inverted, keep and hide swapped).
 ALSO_TRUE = {
+    # each check says what it measured; the summary names the catalogue's mistake that title is
+    "keys_from_query_weights": {"w_q where w_k belongs", "keys projected with the query weights"},
+    "output_projection_transposed": {"w_o transposed", "projections applied as x @ w.T"},
     "padding_mask_inverted": {"the mask is inverted (each query sees exactly the keys it must not)",
                               "keep and hide swapped in the mask",
                               # a mask that keeps every key, inverted, hides them all
