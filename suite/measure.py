@@ -302,7 +302,9 @@ def summed_axis(impl, call, observe):
     named = drawn.named()
     lead, lk = named["v"].shape[:-2], named["k"].shape[-2]
     values = cast_floats(np.broadcast_to(np.eye(lk), (*lead, lk, lk)).copy(), call.dtype)
-    probe = probed(impl, drawn.replaced({**named, "v": values}), observe)
+    # no mask: the axis normalised is the softmax's own, and a key no query sees would make its
+    # column 0 / 0 over the queries, NaN through every output of its row
+    probe = probed(impl, drawn.replaced({**named, "v": values, "mask": None}), observe)
     if probe is None:
         return None
     # the keys some query sees: a key no query sees has no column to normalise (0 / 0 over the queries)
