@@ -307,7 +307,7 @@ def summed_axis(impl, call, observe):
     probe = probed(impl, drawn.replaced({**named, "v": values, "mask": None}), observe)
     if probe is None:
         return None
-    # the keys some query sees: a key no query sees has no column to normalise (0 / 0 over the queries)
+    # the keys some query weighs at all (a steep ALiBi slope can leave a far key 0 for every query)
     columns = np.broadcast_to((probe.expected > 0).any(axis=-2, keepdims=True), probe.seen.shape)
     if not np.isfinite(probe.seen[columns]).all():
         return None

@@ -42,15 +42,15 @@ def findings(impl, call, observe, got):
         return []
     # a query that reads no slot has no weights to share (0 / 0): NaN throughout, it sees nothing
     seen = np.nan_to_num(probe.seen, nan=0.0) > 0.25 / (len(slots) + 1)  # a seen slot weighs 1/n, n <= the slots read
-    found = _described(seen[..., :-1], probe.expected[..., :-1] > 0, seen[..., -1], slots, named)
+    found = _described(seen[..., :-1], probe.expected[..., :-1] > 0, seen[..., -1], slots, column, named)
     return [Finding("paged reads", data, lines, titles, (probe.kept(),), why="which slots of the pages each query's "
                     "output draws on, queries set to zero", whole=False) for data, lines, titles in found]
 
 
-def _described(seen, wanted, elsewhere, slots, named):
+def _described(seen, wanted, elsewhere, slots, column, named):
     """[(data, lines, titles)]: how the slots the queries read (seen, (batch, Lq, heads, slots): the
-    slots of the blocks the table names; elsewhere: any other slot) differ from the contract's
-    (wanted); [] when they do not, or heads read differently."""
+    slots of the blocks the table names, `column[slot]` the column of each; elsewhere: any other
+    slot) differ from the contract's (wanted); [] when they do not, or heads read differently."""
     if not (seen == seen[:, :, :1]).all() or not (elsewhere == elsewhere[:, :, :1]).all():
         return []
     if (seen == wanted).all() and not elsewhere.any():
@@ -58,14 +58,13 @@ def _described(seen, wanted, elsewhere, slots, named):
     seen, wanted, elsewhere = seen[:, :, 0], wanted[:, :, 0], elsewhere[:, :, 0]  # (batch, Lq, slots), (batch, Lq)
     table, lengths = np.asarray(named["block_table"]), np.asarray(named["seq_lens"])
     block_size = named["v_pages"].shape[1]
-    at = {int(slot): index for index, slot in enumerate(slots)}  # a slot's column
+    mine = [column[_slots(table[b], length, block_size)] for b, length in enumerate(lengths)]  # its positions' columns
     own = np.zeros(seen.shape[::2], dtype=bool)  # (batch, slots): the slots of each sequence's positions
     tail = np.zeros_like(own)  # the slots of its last block past its end
     for b, length in enumerate(lengths):
-        positions = np.arange(length)
-        own[b, [at[int(s)] for s in table[b, positions // block_size] * block_size + positions % block_size]] = True
+        own[b, mine[b]] = True
         last = table[b, (length - 1) // block_size] * block_size
-        tail[b, [at[int(s)] for s in range(last + (length - 1) % block_size + 1, last + block_size)]] = True
+        tail[b, column[last + (length - 1) % block_size + 1 : last + block_size]] = True
     extra = seen & ~own[:, None]
     titles = []
     if (extra & ~tail[:, None]).any() or elsewhere.any():
@@ -73,7 +72,8 @@ def _described(seen, wanted, elsewhere, slots, named):
     elif extra.any():
         titles.append(TAIL)
     else:  # its own positions seen wrong: the causal mask or the window, position by position
-        titles = sequences_words(_positions(seen, wanted, table, lengths, block_size, at), True, named.get("window"))
+        titles = sequences_words([(seen[b][:, columns], wanted[b][:, columns]) for b, columns in enumerate(mine)],
+                                 True, named.get("window"))
     b, i = (int(index) for index in np.argwhere((seen != wanted).any(axis=-1) | elsewhere)[0])
     reads = span(slots[seen[b, i]]) + (", and slots of blocks the table does not name" if elsewhere[b, i] else "")
     data = {"sequence": b, "query": i, "reads": reads, "expected_reads": span(slots[wanted[b, i]])}
@@ -84,12 +84,7 @@ def _described(seen, wanted, elsewhere, slots, named):
     return [(data, (line,), tuple(titles))]  # several: what tells them apart is another check's (the summary)
 
 
-def _positions(seen, wanted, table, lengths, block_size, at):
-    """[(seen, wanted)] of each sequence over its own positions (queries, positions), read through
-    its row of the block table (`at`: a slot's column)."""
-    blocks = []
-    for b, length in enumerate(lengths):
-        positions = np.arange(length)
-        columns = [at[int(s)] for s in table[b, positions // block_size] * block_size + positions % block_size]
-        blocks.append((seen[b][:, columns], wanted[b][:, columns]))
-    return blocks
+def _slots(row, length, block_size):
+    """The slots of a sequence's positions 0..length-1, through its row of the block table."""
+    positions = np.arange(length)
+    return row[positions // block_size] * block_size + positions % block_size
