@@ -64,7 +64,11 @@ class Call:
         if record is not None:
             record.saw(self)
         result, problem, failure = self.attempt(impl, function)
-        if problem:  # no candidates: an exception's type is no evidence of a mistake (any code may raise it)
+        if problem:
+            if failure == "raised":  # no candidates, only the mistakes that raise on this call too (diagnosis.RAISES)
+                from attention_conformance import diagnosis
+
+                records.note(candidates=diagnosis.raising_alike(self))
             fail(self, None, problem, failure=failure, reproduce=self.snippet(impl.name))
         if record is not None:
             record.answered(result)

@@ -26,6 +26,9 @@ from attention_conformance.precision import TOLERANCES, excess_over
 
 # A candidate named by a measurement, not by the catalogue: its title follows (consensus).
 MEASURED = "measured: "
+# A mistake that also raises on a call the implementation raised on: no evidence on its own (any
+# code may raise), only no evidence against it where the other checks' answers name it (consensus).
+RAISES = "raises too: "
 # Diagnosing a check costs one call of each mutant that reaches the callable: above this many
 # attention scores (lead axes x queries x keys) it would take long, and is left out.
 LARGEST_DIAGNOSED = 2**22
@@ -295,6 +298,22 @@ def matching(impl, call, observe, got, expected, plain):
     return found
 
 
+def raising_alike(call):
+    """RAISES + the name of each mistake of the catalogue that reaches `call`'s callable and raises
+    on it too, for a call the implementation raised on (none when the call is too large)."""
+    if _size(call) > LARGEST_DIAGNOSED:
+        return []
+    found = []
+    for mistake in relevant(call.capability):
+        if hasattr(mistake.module, "evidence"):
+            continue
+        try:
+            call.on(mistake.module)
+        except Exception:
+            found.append(RAISES + mistake.name)
+    return found
+
+
 def _same_gradients(impl, call, module):
     """For a backward callable, whether the look-alike gives every gradient the implementation gave,
     not only the one checked (a dk off by sqrt(d_k) is not a mistake that also puts dq off); True
@@ -420,7 +439,23 @@ def consensus(failing, conforming, named=frozenset()):
     lone look-alike stays: an implementation need not build its layers from its own callables (a
     grouped-query layer with its own merge of the heads), and the evidence singles it out. `named`:
     the mistakes of the catalogue that other callables' checks single out in the same run; one of
-    them among several look-alikes is the one."""
+    them among several look-alikes is the one. A check that raised counts for the mistake the
+    others name only if that mistake raises on its call too (RAISES), and at least one check must
+    have answered."""
+    raised = [{name[len(RAISES):] for name in names} for names in failing if names and _raised(names)]
+    failing = [names for names in failing if not (names and _raised(names))]
+    found = _explaining(failing, conforming, named)
+    if raised and not (isinstance(found, Mistake) and all(found.name in names for names in raised)):
+        return None
+    return found
+
+
+def _raised(names):
+    return all(name.startswith(RAISES) for name in names)
+
+
+def _explaining(failing, conforming, named):
+    """consensus over the checks that answered."""
     if not failing or not all(failing):
         return None
     table = catalogue()

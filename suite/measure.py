@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from attention_conformance.cases import cast_floats, floating
+from attention_conformance.cases import PARAMS, cast_floats, floating
 from attention_conformance.oracle import EXACT, Formulas, plain
 from attention_conformance.precision import BUDGET_MULTIPLE, allowance, excess_over
 
@@ -97,10 +97,13 @@ def findings(impl, call, observe, got, expected, answers):
 def queried(impl, call, observe, got):
     """[the first of what the serving callables' shared instruments measure that is not the
     contract's: the scale of the scores, the axis the weights sum over, the key/value head each
-    query head reads], else []."""
+    query head reads, which keys each query sees (the callables laid out as
+    scaled_dot_product_attention)], else []."""
     if not hasattr(call, "named") or call.capability not in QUERIED or not deterministic(impl, call, observe, got):
         return []
     found = scale(impl, call, observe) or summed_axis(impl, call, observe) or kv_heads(impl, call, observe)
+    if found is None and call.capability in SDPA_LAYOUT:  # the last: it calls once per key
+        found = visibility(impl, call, observe)
     return [found] if found is not None else []
 
 
@@ -265,10 +268,14 @@ def scale(impl, call, observe):
 
 
 def visibility(impl, call, observe):
-    """Which keys each query sees: the implementation against the formulas, key by key."""
+    """Which keys each query sees: the implementation against the formulas, key by key. No claim
+    where the output is NaN or infinite and the contract's is not: moving a key moves nothing
+    there, which says nothing of what the query would see."""
     probe = probed(impl, _drawn(call, blind=True), observe)
     if probe is None or _keys(probe.call) > MOST_POSITIONS:
         return None
+    if not np.isfinite(probe.seen[np.isfinite(probe.expected)]).all():
+        return Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)
     seen = _sees(probe, lambda changed: _observed(impl, changed, observe))
     expected = _sees(probe, lambda changed: np.asarray(observe(_answer(EXACT, changed)), dtype=np.float64))
     measured = Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)  # nothing to say, but its probe
@@ -283,7 +290,11 @@ def visibility(impl, call, observe):
         groups = _by_head(impl, probe, observe) or groups
     lines = tuple(f"evidence: {line}" for line in _visibility_lines(groups, "measured by changing one key at a time, "
                                                                          "queries set to zero"))
-    return replace(measured, data=_sees_data(seen, expected), lines=lines, titles=_visibility_titles(groups),
+    titles = _visibility_titles(groups)
+    if call.capability in SDPA_LAYOUT and call.named().get("mask") is not None or call.capability == "causal_self_attention":
+        said = ARGUMENT_IGNORED if call.capability in SDPA_LAYOUT else NOT_MASKED
+        titles = tuple(said if title == NOT_APPLIED else title for title in titles)
+    return replace(measured, data=_sees_data(seen, expected), lines=lines, titles=titles,
                    why="which keys each query's output depends on")
 
 
@@ -296,34 +307,67 @@ def summed_axis(impl, call, observe):
     """The axis the attention weights sum to one over, read through one-hot values (key j's value
     the unit vector j, so that output[i, j] is query i's weight on key j): a softmax over the queries
     makes each key's column sum to one, where the contract makes each query's row."""
-    if not hasattr(call, "named") or call.capability not in SDPA_LAYOUT or _keys(call) > MOST_ONE_HOT:
+    one_hot = _one_hot_values(call)
+    if one_hot is None:
         return None
-    drawn = _drawn(call)
-    named = drawn.named()
-    lead, lk = named["v"].shape[:-2], named["k"].shape[-2]
-    values = cast_floats(np.broadcast_to(np.eye(lk), (*lead, lk, lk)).copy(), call.dtype)
-    # no mask: the axis normalised is the softmax's own, and a key no query sees would make its
-    # column 0 / 0 over the queries, NaN through every output of its row
-    probe = probed(impl, drawn.replaced({**named, "v": values, "mask": None}), observe)
-    if probe is None:
+    drawn, keys = one_hot
+    probe = probed(impl, drawn, observe)
+    if probe is None or probe.seen.shape[-1] < keys:
         return None
+    seen, expected = probe.seen[..., :keys], probe.expected[..., :keys]  # a layer's further columns are 0
     # the keys some query weighs at all (a steep ALiBi slope can leave a far key 0 for every query)
-    columns = np.broadcast_to((probe.expected > 0).any(axis=-2, keepdims=True), probe.seen.shape)
-    if not np.isfinite(probe.seen[columns]).all():
+    columns = np.broadcast_to((expected > 0).any(axis=-2, keepdims=True), seen.shape)
+    if not np.isfinite(seen[columns]).all():
         return None
-    weights = np.where(columns, probe.seen, 0.0)
-    tolerance, rows_wanted = SUM_TOLERANCE[call.dtype], probe.expected.sum(axis=-1)
-    if not np.allclose(rows_wanted[rows_wanted > 0], 1, atol=tolerance):  # a sink takes a share: no rows of one
-        return None
+    weights = np.where(columns, seen, 0.0)
+    tolerance, rows_wanted = SUM_TOLERANCE[call.dtype], expected.sum(axis=-1)  # below 1 where a sink takes a share
     rows, sums = weights.sum(axis=-1), weights.sum(axis=-2)[columns.any(axis=-2)]
     if np.allclose(rows, rows_wanted, atol=tolerance) or not np.allclose(sums, 1, atol=tolerance):
         return None
     line = (f"evidence: with each key's value a unit vector of its own (the output is then the weights), each key's "
             f"weights sum to 1 over the queries (within {tolerance:g}), and each query's over the keys to "
-            f"{float(rows.min()):.3g}-{float(rows.max()):.3g}, not 1 (inputs drawn by the kit, seed {SEED})")
+            f"{float(rows.min()):.3g}-{float(rows.max()):.3g}, not {_span(rows_wanted)} (inputs drawn by the kit, seed {SEED})")
     return Finding("weights", {"row_sums": [float(rows.min()), float(rows.max())]}, (line,), (OVER_QUERIES,),
                    (probe.kept(),), why="which axis the weights sum to one over", whole=False)
 
+
+def _span(values):
+    """ "1", or "0.2-0.9": the range of some sums, as the evidence shows them."""
+    low, high = float(values.min()), float(values.max())
+    return f"{low:.3g}" if f"{low:.3g}" == f"{high:.3g}" else f"{low:.3g}-{high:.3g}"
+
+
+def _one_hot_values(call):
+    """(the call with each key's value a unit vector of its own and no mask, its number of keys),
+    or None where the weights cannot be read so. No mask: the axis normalised is the softmax's own,
+    and a key no query sees would make its column 0 / 0 over the queries, NaN through every output
+    of its row. A layer computes its values as x @ w_v @ w_o: with one head, each position's x a
+    unit vector of its own and w_v = w_o = the identity, its output's first columns are the weights
+    (the lengths cut to d_model); w_q and w_k drawn at unit scale keep the scores about 1."""
+    if not hasattr(call, "named"):
+        return None
+    drawn = _drawn(call)
+    named = drawn.named()
+    if call.capability in SDPA_LAYOUT:
+        if _keys(call) > MOST_ONE_HOT:
+            return None
+        lead, keys = named["v"].shape[:-2], named["k"].shape[-2]
+        values = cast_floats(np.broadcast_to(np.eye(keys), (*lead, keys, keys)).copy(), call.dtype)
+        return drawn.replaced({**named, "v": values, "mask": None}), keys
+    if call.capability not in LAYERS or set(named["params"]) != set(PARAMS) or named["params"]["w_v"].ndim != 2:
+        return None
+    batch, _, d_model = named["x"].shape
+    rng = np.random.default_rng(SEED)
+    eye = np.eye(d_model)
+    params = {"w_q": rng.standard_normal((d_model, d_model)), "w_k": rng.standard_normal((d_model, d_model)),
+              "w_v": eye, "w_o": eye}
+    one_hot = {name: np.broadcast_to(np.eye(min(named[name].shape[1], d_model), d_model),
+                                     (batch, min(named[name].shape[1], d_model), d_model)).copy()
+               for name in ("x", "context") if name in named}
+    changed = {**named, **{name: cast_floats(value, call.dtype) for name, value in one_hot.items()},
+               "params": {name: cast_floats(value, call.dtype) for name, value in params.items()}, "n_heads": 1}
+    changed.update({name: value for name, value in (("n_kv_heads", 1), ("mask", None)) if name in named})
+    return drawn.replaced(changed), one_hot.get("context", one_hot["x"]).shape[1]
 
 TILED = "query head h reads key/value head h % n_kv_heads, not h // (n_heads / n_kv_heads) (the heads tiled)"
 VALUES_TILED = ("query head h weighs the keys of key/value head h // (n_heads / n_kv_heads) but averages the values "
@@ -919,7 +963,7 @@ def _sees(probe, answer):
     columns = []
     for j in range(_keys(call)):
         changed = dict(named)
-        if call.capability == "scaled_dot_product_attention":
+        if call.capability in SDPA_LAYOUT:
             for name in ("k", "v"):
                 changed[name] = _bumped(named[name], (..., j, slice(None)))
         else:
@@ -986,13 +1030,15 @@ def _patterns(sees, expected):
     lq, lk = sees.shape
     fits = []
     if sees.all():
-        fits.append("the mask is not applied (every query sees every key)")
+        fits.append(NOT_APPLIED)
     if not sees.any():
         fits.append("no query sees any key (the output does not depend on the keys and values)")
     elif (sees == ~expected).all():
         fits.append("the mask is inverted (each query sees exactly the keys it must not)")
     elif turned_over(sees, expected):
         fits.append(TURNED_OVER)
+    if own_alone(sees, expected):
+        fits.append(ONLY_OWN)
     if lq == lk:
         if (sees == (expected & ~np.eye(lq, dtype=bool))).all():
             fits.append("each query is hidden from its own position (the diagonal is masked)")
@@ -1015,17 +1061,35 @@ def _patterns(sees, expected):
     return fits
 
 
+NOT_APPLIED = "the mask is not applied (every query sees every key)"
+# the same, where the callable is given the mask itself (a scaled_dot_product_attention's `mask`):
+# the mask it was passed is what it leaves out, not one it builds
+ARGUMENT_IGNORED = "the mask passed in hides no key (every query sees every key)"
+# and where the mask is causal by the contract and built by the callable (a causal layer, packed sequences)
+NOT_MASKED = "the causal mask is not applied (each query sees every key of its sequence)"
 TURNED_OVER = "the causal triangle is turned over (queries see keys after their own, not before)"
 
 
+ONLY_OWN = "each query sees its own key alone"
+
+
 def turned_over(sees, expected, offset=0):
-    """Whether the contract shows each query i keys up to i + offset, some before it (causal, a
-    window), and `sees` holds only keys from i + offset on, some after it: the triangle kept upside
-    down (tril for triu), with or without its diagonal."""
+    """Whether the contract shows each query i keys up to i + offset, and `sees` holds only keys
+    from i + offset on: the triangle kept upside down (tril for triu). Either the contract shows
+    some keys before and `sees` some after, with or without the diagonal; or `sees` is exactly the
+    turned triangle with its diagonal (where no key comes after, a decoding step's one query, it
+    is the query's own key alone: ONLY_OWN fits too)."""
     lq, lk = sees.shape
     before, after = np.tri(lq, lk, k=offset - 1, dtype=bool), ~np.tri(lq, lk, k=offset, dtype=bool)
-    return bool(not (expected & after).any() and (expected & before).any()
-                and not (sees & before).any() and (sees & after).any())
+    if (expected & after).any() or (sees & before).any():
+        return False
+    return bool((expected & before).any() and (sees & after).any() or (sees == ~before).all() and (sees != expected).any())
+
+
+def own_alone(sees, expected, offset=0):
+    """Whether each query i sees key i + offset alone, where the contract shows it others."""
+    lq, lk = sees.shape
+    return bool((sees == np.eye(lq, lk, k=offset, dtype=bool)).all() and (sees != expected).any())
 
 
 def _windows(sees):

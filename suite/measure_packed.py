@@ -12,13 +12,12 @@ finding keeps the probe, on which a look-alike of the catalogue must hold too.
 import numpy as np
 
 from attention_conformance.cases import visible
-from attention_conformance.measure import TURNED_OVER, Finding, deterministic, probed, span, turned_over
+from attention_conformance.measure import NOT_MASKED, ONLY_OWN, TURNED_OVER, Finding, deterministic, probed, span, own_alone, turned_over
 
 MOST_KEYS = 512  # the probe's values are total_k wide
 TOP_LEFT = "the causal mask is aligned to the top left in each sequence (query i sees keys j <= i, not j <= i + Lk - Lq)"
 ONE_AHEAD = "each query also sees the key after its own (the causal mask one key off)"
 OWN_HIDDEN = "each query is hidden from its own key (the causal mask one key off)"
-NOT_MASKED = "the causal mask is not applied (each query sees every key of its sequence)"
 
 
 def findings(impl, call, observe, got):
@@ -118,6 +117,8 @@ def sequences_words(blocks, causal, window):
                     here.add(words)
             if turned_over(block, wanted, end):
                 here.add(TURNED_OVER)
+            if own_alone(block, wanted, end):
+                here.add(ONLY_OWN)
             if _unmasked(block, wanted):
                 here.add(NOT_MASKED)
         for wider in (1, -1):
