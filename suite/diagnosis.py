@@ -429,7 +429,7 @@ def _size(call):
     return largest.size * (largest.shape[-2] if largest.ndim >= 2 else 1)
 
 
-def consensus(failing, conforming, named=frozenset()):
+def consensus(failing, conforming, named=frozenset(), described=True):
     """The one mistake that explains every failing check, or None.
 
     `failing`: for each failing check, the names of the mistakes whose answers matched, or a
@@ -439,12 +439,14 @@ def consensus(failing, conforming, named=frozenset()):
     lone look-alike stays: an implementation need not build its layers from its own callables (a
     grouped-query layer with its own merge of the heads), and the evidence singles it out. `named`:
     the mistakes of the catalogue that other callables' checks single out in the same run; one of
-    them among several look-alikes is the one. A check that raised counts for the mistake the
+    them among several look-alikes is the one. `described` False: several look-alikes and the one
+    description measured of them all name nothing (what singles out a mistake for `named`: the
+    description may be one look-alike's title, which the others reproduce as well). A check that raised counts for the mistake the
     others name only if that mistake raises on its call too (RAISES), and at least one check must
     have answered."""
     raised = [{name[len(RAISES):] for name in names} for names in failing if names and _raised(names)]
     failing = [names for names in failing if not (names and _raised(names))]
-    found = _explaining(failing, conforming, named)
+    found = _explaining(failing, conforming, named, described)
     if raised and not (isinstance(found, Mistake) and all(found.name in names for names in raised)):
         return None
     return found
@@ -454,7 +456,7 @@ def _raised(names):
     return all(name.startswith(RAISES) for name in names)
 
 
-def _explaining(failing, conforming, named):
+def _explaining(failing, conforming, named, described):
     """consensus over the checks that answered."""
     if not failing or not all(failing):
         return None
@@ -471,7 +473,7 @@ def _explaining(failing, conforming, named):
         plausible = looking_alike
     elif len(looking_alike & set(named)) == 1:
         plausible = looking_alike & set(named)
-    elif len(looking_alike) > 1 and len(measured) == 1:
+    elif len(looking_alike) > 1 and len(measured) == 1 and described:
         plausible = measured  # the same look-alikes everywhere, one measured description of them: it is named
     else:
         plausible = set() if alike else common  # several look-alikes, or one measured description alone

@@ -407,7 +407,8 @@ class Conformance:
         everywhere = diagnosis.consensus([check["record"].candidates for check in failing], conforming)
         own = {capability: [check["record"].candidates for check in failing if check["capability"] == capability]
                for capability in {check["capability"] for check in failing}}
-        alone = {capability: everywhere or diagnosis.consensus(candidates, conforming)
+        # what a callable's own checks single out by look-alikes, not by a description several of them share
+        alone = {capability: everywhere or diagnosis.consensus(candidates, conforming, described=False)
                  for capability, candidates in own.items()}
         named = {mistake.name for mistake in alone.values() if isinstance(mistake, diagnosis.Mistake)}
         found = {capability: everywhere or diagnosis.consensus(candidates, conforming, named)

@@ -377,3 +377,91 @@ def test_the_key_value_head_each_query_head_reads_is_measured_and_named(dtype):
         assert titles(found) == said, found
     for title, name in ((measure.TILED, "kv_heads_tiled"), (measure.VALUES_TILED, "kv_values_tiled")):
         assert diagnosis.consensus([[diagnosis.MEASURED + title]], []) is diagnosis.catalogue()[name]
+
+
+def einsum_layer(axis, masked=True):
+    """The attention layers in einsum, their softmax normalised over `axis` of the scores (the shift
+    over the keys), and, unless `masked`, the mask left out."""
+    def attend(x, context, params, n_heads, mask):
+        def heads(a, w):
+            return reference.split_heads(np.einsum("bsd,de->bse", np.asarray(a, np.float64), np.asarray(w, np.float64)), n_heads)
+        q, k, v = heads(x, params["w_q"]), heads(context, params["w_k"]), heads(context, params["w_v"])
+        scores = np.einsum("bhqd,bhkd->bhqk", q, k) / math.sqrt(q.shape[-1])
+        if mask is not None and masked:
+            scores = scores + mask
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        out = np.einsum("bhqk,bhkd->bhqd", e / e.sum(axis=axis, keepdims=True), v)
+        return reference.merge_heads(out) @ np.asarray(params["w_o"], np.float64)
+    return types.SimpleNamespace(
+        multi_head_attention=lambda x, params, n_heads, mask=None: attend(x, x, params, n_heads, mask),
+        causal_self_attention=lambda x, params, n_heads: attend(x, x, params, n_heads, reference.create_causal_mask(x.shape[1])),
+        cross_attention=lambda x, context, params, n_heads, mask=None: attend(x, context, params, n_heads, mask))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16"])
+@pytest.mark.parametrize("capability", ["multi_head_attention", "causal_self_attention", "cross_attention"])
+def test_a_layers_weights_summed_over_the_queries_are_measured_through_one_head_and_unit_vectors(capability, dtype):
+    """One head, x (or the context) one unit vector per position, w_v = w_o = 1: the layer's output is its weights."""
+    changes = {"context": 4} if capability == "cross_attention" else {}
+    call = layer_call(capability, dtype, mask="padding" if capability != "causal_self_attention" else None, **changes)
+    for namespace, said in ((einsum_layer(axis=-2), (measure.OVER_QUERIES,)), (einsum_layer(axis=-1), None)):
+        impl = Implementation("variant", namespace, dtype=dtype)
+        found = measure.summed_axis(impl, call, first)
+        assert (found and found.titles) == said, found
+
+
+def test_a_decoding_steps_query_seeing_its_own_key_alone_fits_a_turned_triangle_and_nothing_wider():
+    """A decoding step's one query has no key after it: the triangle turned over leaves it its own key."""
+    wanted = np.ones((1, 5), dtype=bool)
+    alone = np.eye(1, 5, k=4, dtype=bool)
+    assert measure.turned_over(alone, wanted, offset=4) and measure.own_alone(alone, wanted, offset=4)
+    diagonal, upper = np.eye(4, dtype=bool), ~np.tri(4, k=-1, dtype=bool)
+    assert measure.turned_over(upper, diagonal)  # a window of one, its triangle turned: each query sees the later keys
+    assert not measure.own_alone(upper, diagonal)
+    causal = np.tri(4, dtype=bool)
+    assert not measure.turned_over(diagonal, causal) and measure.own_alone(diagonal, causal)
+    assert not measure.turned_over(causal, causal) and not measure.own_alone(diagonal, diagonal)
+
+
+def test_a_query_whose_output_is_nan_is_no_claim_of_what_it_sees():
+    def attention(q, k, v, mask=None):
+        out, weights = reference.scaled_dot_product_attention(q, k, v, mask)
+        return np.where(np.arange(out.shape[-2])[:, None] == 0, np.nan, out), weights
+    impl = Implementation("variant", types.SimpleNamespace(scaled_dot_product_attention=attention), dtype="float64")
+    finding = measure.visibility(impl, sdpa_call("float64", mask="causal", lq=5), first)
+    assert finding is not None and not finding.titles, finding
+
+
+@pytest.mark.parametrize("capability", ["attention_with_lse", "modified_attention"])
+def test_a_mask_passed_in_and_left_out_is_measured_in_the_serving_callables_and_named(capability):
+    inputs = attention_inputs(seed=7, dtype="float64", lead=(2, 2), lq=4, lk=5, d_k=8, d_v=8, mask="padding")
+    call = Call(capability, inputs["q"], inputs["k"], inputs["v"], inputs["mask"], dtype="float64")
+    unmasked = types.SimpleNamespace(attention_with_lse=lambda q, k, v, mask=None: reference.attention_with_lse(q, k, v),
+                                     modified_attention=lambda q, k, v, mask=None, **m: reference.modified_attention(q, k, v, **m))
+    impl = Implementation("variant", unmasked, dtype="float64")
+    found = measure.queried(impl, call, first, np.asarray(first(call.attempt(impl)[0]), dtype=np.float64))
+    assert titles(found) == [measure.ARGUMENT_IGNORED], found
+    assert diagnosis.consensus([[diagnosis.MEASURED + measure.ARGUMENT_IGNORED]], []) is diagnosis.catalogue()["mask_ignored"]
+
+
+def test_a_causal_layer_that_sees_every_key_is_measured_as_its_causal_mask_not_applied():
+    found = measured(einsum_layer(axis=-1, masked=False), layer_call("causal_self_attention", "float64"))
+    assert measure.NOT_MASKED in titles(found), found
+    assert diagnosis.consensus([[diagnosis.MEASURED + measure.NOT_MASKED]], []) is diagnosis.catalogue()["causal_mask_forgotten"]
+
+
+def test_a_check_that_raised_counts_only_for_a_mistake_that_raises_on_its_call_too():
+    keys, raises = "keys_not_transposed", diagnosis.RAISES
+    assert diagnosis.consensus([[keys], [raises + keys, raises + "heads_averaged"]], []).name == keys
+    assert diagnosis.consensus([[keys], [raises + "heads_averaged"]], []) is None  # it would have answered
+    assert diagnosis.consensus([[raises + keys]], []) is None  # raising alike alone names nothing
+    assert diagnosis.consensus([[keys], []], []) is None  # a raise no mistake shares
+    over_queries = diagnosis.MEASURED + measure.OVER_QUERIES
+    assert diagnosis.consensus([[over_queries], [raises + "softmax_wrong_axis"]], []).name == "softmax_wrong_axis"
+    assert diagnosis.consensus([[over_queries], [raises + "heads_averaged"]], []) is None
+
+
+def test_the_mistakes_that_raise_too_are_those_whose_answer_to_the_call_raises():
+    square = sdpa_call("float64", lq=3, lk=4, d_k=4, d_v=4)  # keys untransposed multiply (4, 4) by (4, 4): no raise
+    assert diagnosis.RAISES + "keys_not_transposed" in diagnosis.raising_alike(sdpa_call("float64", lk=5, d_k=4))
+    assert diagnosis.RAISES + "keys_not_transposed" not in diagnosis.raising_alike(square)
