@@ -103,7 +103,8 @@ def queried(impl, call, observe, got):
         return []
     found = scale(impl, call, observe) or summed_axis(impl, call, observe) or kv_heads(impl, call, observe)
     if found is None and call.capability in SDPA_LAYOUT:  # the last: it calls once per key
-        found = visibility(impl, call, observe)
+        seen = visibility(impl, call, observe)
+        found = seen if seen is not None and seen.titles else None
     return [found] if found is not None else []
 
 
@@ -268,13 +269,13 @@ def scale(impl, call, observe):
 
 
 def visibility(impl, call, observe):
-    """Which keys each query sees: the implementation against the formulas, key by key. No claim
-    where the output is NaN or infinite and the contract's is not: moving a key moves nothing
-    there, which says nothing of what the query would see."""
+    """Which keys each query sees: the implementation against the formulas, key by key. A query
+    whose output is NaN sees no key (moving one moves nothing there); no claim when every output is
+    NaN or infinite and the contract's is not: then nothing was measured."""
     probe = probed(impl, _drawn(call, blind=True), observe)
     if probe is None or _keys(probe.call) > MOST_POSITIONS:
         return None
-    if not np.isfinite(probe.seen[np.isfinite(probe.expected)]).all():
+    if not np.isfinite(probe.seen[np.isfinite(probe.expected)]).any():
         return Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)
     seen = _sees(probe, lambda changed: _observed(impl, changed, observe))
     expected = _sees(probe, lambda changed: np.asarray(observe(_answer(EXACT, changed)), dtype=np.float64))
