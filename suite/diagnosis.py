@@ -193,8 +193,11 @@ def _explained(impl, call, observe, got, expected, plain):
     if not candidates and titles:
         # The check's inputs can be too ill-conditioned for a look-alike to match in low precision
         # (a sharper softmax rounds differently), while the instruments' inputs are well conditioned:
-        # a catalogue mistake that gives what the implementation gave on every one of them is named.
+        # a catalogue mistake that gives what the implementation gave on every one of them is named;
+        # several, beside one measured description, are candidates as look-alikes are (a softmax
+        # over axis 2 and one over axis -2 of a layer's 4-D scores give the same weights).
         candidates = _reproducing(call, observe, found)
+        candidates = candidates if len(candidates) == 1 or len(titles) == 1 else []
         why = "the output is what that mistake computes on every input the instruments drew"
     if not candidates and titles:  # a measurement singles out what is wrong, or a few descriptions
         records.note(candidates=[MEASURED + title for title in titles])
@@ -349,13 +352,12 @@ def _largest(values):
 
 
 def _reproducing(call, observe, found):
-    """The one mistake of the catalogue that gives what the implementation gave on every probe of
-    the findings ([] when none or several do, or a finding has no probe to hold it to)."""
+    """The mistakes of the catalogue that give what the implementation gave on every probe of the
+    findings ([] when a finding has no probe to hold them to)."""
     if not found or not all(finding.probes for finding in found):
         return []
-    reproducing = [mistake for mistake in relevant(call.capability)
-                   if not hasattr(mistake.module, "evidence") and measure.holds(mistake.module, found, observe)]
-    return reproducing if len(reproducing) == 1 else []
+    return [mistake for mistake in relevant(call.capability)
+            if not hasattr(mistake.module, "evidence") and measure.holds(mistake.module, found, observe)]
 
 
 def _narrowed(impl, call, observe, candidates):
@@ -441,9 +443,9 @@ def consensus(failing, conforming, named=frozenset(), described=True):
     the mistakes of the catalogue that other callables' checks single out in the same run; one of
     them among several look-alikes is the one. `described` False: several look-alikes and the one
     description measured of them all name nothing (what singles out a mistake for `named`: the
-    description may be one look-alike's title, which the others reproduce as well). A check that raised counts for the mistake the
-    others name only if that mistake raises on its call too (RAISES), and at least one check must
-    have answered."""
+    description may be one look-alike's title, which the others reproduce as well). A check that
+    raised counts for the mistake the others name only if that mistake raises on its call too
+    (RAISES), and at least one check must have answered."""
     raised = [{name[len(RAISES):] for name in names} for names in failing if names and _raised(names)]
     failing = [names for names in failing if not (names and _raised(names))]
     found = _explaining(failing, conforming, named, described)
@@ -453,6 +455,7 @@ def consensus(failing, conforming, named=frozenset(), described=True):
 
 
 def _raised(names):
+    """Whether a check's candidates are only mistakes that raise too: its call raised."""
     return all(name.startswith(RAISES) for name in names)
 
 

@@ -292,9 +292,10 @@ def visibility(impl, call, observe):
     lines = tuple(f"evidence: {line}" for line in _visibility_lines(groups, "measured by changing one key at a time, "
                                                                          "queries set to zero"))
     titles = _visibility_titles(groups)
-    if call.capability in SDPA_LAYOUT and call.named().get("mask") is not None or call.capability == "causal_self_attention":
-        said = ARGUMENT_IGNORED if call.capability in SDPA_LAYOUT else NOT_MASKED
-        titles = tuple(said if title == NOT_APPLIED else title for title in titles)
+    passed_in = call.capability in SDPA_LAYOUT and call.named().get("mask") is not None
+    if passed_in or call.capability == "causal_self_attention":  # whose mask it is that every query sees past
+        titles = tuple((ARGUMENT_IGNORED if passed_in else NOT_MASKED) if title == NOT_APPLIED else title
+                       for title in titles)
     return replace(measured, data=_sees_data(seen, expected), lines=lines, titles=titles,
                    why="which keys each query's output depends on")
 
@@ -327,7 +328,7 @@ def summed_axis(impl, call, observe):
         return None
     line = (f"evidence: with each key's value a unit vector of its own (the output is then the weights), each key's "
             f"weights sum to 1 over the queries (within {tolerance:g}), and each query's over the keys to "
-            f"{float(rows.min()):.3g}-{float(rows.max()):.3g}, not {_span(rows_wanted)} (inputs drawn by the kit, seed {SEED})")
+            f"{_span(rows)}, not {_span(rows_wanted)} (inputs drawn by the kit, seed {SEED})")
     return Finding("weights", {"row_sums": [float(rows.min()), float(rows.max())]}, (line,), (OVER_QUERIES,),
                    (probe.kept(),), why="which axis the weights sum to one over", whole=False)
 
@@ -369,6 +370,7 @@ def _one_hot_values(call):
                "params": {name: cast_floats(value, call.dtype) for name, value in params.items()}, "n_heads": 1}
     changed.update({name: value for name, value in (("n_kv_heads", 1), ("mask", None)) if name in named})
     return drawn.replaced(changed), one_hot.get("context", one_hot["x"]).shape[1]
+
 
 TILED = "query head h reads key/value head h % n_kv_heads, not h // (n_heads / n_kv_heads) (the heads tiled)"
 VALUES_TILED = ("query head h weighs the keys of key/value head h // (n_heads / n_kv_heads) but averages the values "
@@ -1069,8 +1071,6 @@ ARGUMENT_IGNORED = "the mask passed in hides no key (every query sees every key)
 # and where the mask is causal by the contract and built by the callable (a causal layer, packed sequences)
 NOT_MASKED = "the causal mask is not applied (each query sees every key of its sequence)"
 TURNED_OVER = "the causal triangle is turned over (queries see keys after their own, not before)"
-
-
 ONLY_OWN = "each query sees its own key alone"
 
 

@@ -12,7 +12,8 @@ finding keeps the probe, on which a look-alike of the catalogue must hold too.
 import numpy as np
 
 from attention_conformance.cases import visible
-from attention_conformance.measure import NOT_MASKED, ONLY_OWN, TURNED_OVER, Finding, deterministic, probed, span, own_alone, turned_over
+from attention_conformance.measure import (NOT_MASKED, ONLY_OWN, TURNED_OVER, Finding, deterministic, own_alone, probed,
+                                           span, turned_over)
 
 MOST_KEYS = 512  # the probe's values are total_k wide
 TOP_LEFT = "the causal mask is aligned to the top left in each sequence (query i sees keys j <= i, not j <= i + Lk - Lq)"

@@ -26,7 +26,8 @@ class CausalSelfAttention(nn.Module):
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         n_keys = k.size(2)
         scores = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-        causal = torch.ones(seq, n_keys, dtype=torch.bool, device=x.device).tril(n_keys - seq)  # x's i: keys up to its own
+        # x's positions come last: each sees the keys up to its own
+        causal = torch.ones(seq, n_keys, dtype=torch.bool, device=x.device).tril(n_keys - seq)
         scores = scores.masked_fill(~causal, float("-inf"))
         y = torch.softmax(scores, dim=-1) @ v
         return self.c_proj(y.transpose(1, 2).reshape(batch, seq, d_model)), (k, v)
