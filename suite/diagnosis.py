@@ -177,9 +177,9 @@ def _explained(impl, call, observe, got, expected, plain):
     resized = measure.resized_probe(impl, call, observe) if candidates else None
     if resized is not None:  # a look-alike must also give what the implementation gives on other sizes
         candidates = [mistake for mistake in candidates if resized.reproduced_by(mistake.module, observe)]
-    if len(candidates) == 1:
+    if len(candidates) == 1 and getattr(call, "capability", None) not in measure.DECODERS:
         found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
-    else:
+    else:  # a decoding step's one query sees alike under several mistakes: what it sees is measured too
         found = measurements(impl, call, observe, got, expected, plain)
         candidates = [mistake for mistake in candidates if measure.holds(mistake.module, found, observe)]
     records.note(measurements={finding.instrument: finding.data for finding in found if finding.data})
@@ -210,6 +210,8 @@ def _explained(impl, call, observe, got, expected, plain):
     # Several look-alikes and one measured description: the summary may name the description if
     # the look-alikes stay together over every check (two mistakes that both leave a mask unapplied).
     shared = [MEASURED + titles[0]] if len(candidates) > 1 and len(titles) == 1 else []
+    if candidates and getattr(call, "capability", None) in measure.DECODERS:
+        shared = [MEASURED + title for title in titles]  # beside the look-alike: the summary weighs them
     records.note(candidates=[mistake.name for mistake in candidates] + shared)
     if len(candidates) == 1:
         (mistake,) = candidates

@@ -494,7 +494,12 @@ def decoding_visibility(impl, decoding):
     lines = tuple(f"evidence: {line}".replace("query", "position").replace("key", "position")
                   for line in _visibility_lines(groups, f"{first}fed in {_pieces_words(fed.pieces)}; measured by "
                                                         "changing one position at a time, w_q set to zero"))
-    return replace(measured, data=_sees_data(seen, wanted), lines=lines, titles=_visibility_titles(groups),
+    titles = _visibility_titles(groups)
+    if ONLY_OWN in titles and all(end - start == 1 for start, end in fed.pieces):
+        # fed one position at a time, no position comes after a step yet: a causal triangle turned
+        # over leaves each its own alone, as a cache that keeps nothing does
+        titles = (*titles, TURNED_OVER)
+    return replace(measured, data=_sees_data(seen, wanted), lines=lines, titles=titles,
                    why="which positions each output depends on")
 
 

@@ -13,8 +13,8 @@ import pytest
 import loop_attention
 from attention_conformance import diagnosis, measure, reference
 from attention_conformance.mutants import unscaled_scores as unscaled
-from attention_conformance.calls import Call
-from attention_conformance.cases import attention_inputs, layer_inputs, visible
+from attention_conformance.calls import Call, Decoding
+from attention_conformance.cases import Case, attention_inputs, layer_inputs, visible
 from attention_conformance.implementation import Implementation
 from attention_conformance.oracle import EXACT, Formulas, plain
 
@@ -465,3 +465,24 @@ def test_the_mistakes_that_raise_too_are_those_whose_answer_to_the_call_raises()
     square = sdpa_call("float64", lq=3, lk=4, d_k=4, d_v=4)  # keys untransposed multiply (4, 4) by (4, 4): no raise
     assert diagnosis.RAISES + "keys_not_transposed" in diagnosis.raising_alike(sdpa_call("float64", lk=5, d_k=4))
     assert diagnosis.RAISES + "keys_not_transposed" not in diagnosis.raising_alike(square)
+
+
+def step_sees_itself_alone(x_t, params, n_heads, cache=None):
+    """decode_step whose query sees its own key alone (a triangle turned over, or a cache that keeps nothing)."""
+    v = reference.split_heads(x_t @ params["w_v"], n_heads)  # one key: weight 1 on it
+    return reference.merge_heads(v) @ params["w_o"], cache
+
+
+def test_a_step_fed_one_position_at_a_time_that_sees_itself_alone_fits_a_turned_triangle_too():
+    def sequence(capability, seq, pieces):
+        return Case(capability, capability, dict(seed=50, batch=2, seq=seq, d_model=8, n_heads=2, style="normal"),
+                    draw="layer_inputs", pieces=tuple(pieces))
+
+    decoding = Decoding(sequence("decode_step", 5, range(5)), "float64")
+    impl = Implementation("variant", types.SimpleNamespace(decode_step=step_sees_itself_alone), dtype="float64")
+    finding = measure.decoding_visibility(impl, decoding)
+    assert {measure.ONLY_OWN, measure.TURNED_OVER} <= set(finding.titles), finding
+    chunks = Decoding(sequence("decode_chunk", 6, (0, 3)), "float64")
+    chunked = Implementation("variant", types.SimpleNamespace(decode_chunk=lambda x, params, n_heads, cache=None: (
+        reference.merge_heads(reference.split_heads(x @ params["w_v"], n_heads)) @ params["w_o"], cache)), dtype="float64")
+    assert measure.TURNED_OVER not in measure.decoding_visibility(chunked, chunks).titles  # pieces of 3: it would see ahead
