@@ -177,7 +177,8 @@ def _explained(impl, call, observe, got, expected, plain):
     resized = measure.resized_probe(impl, call, observe) if candidates else None
     if resized is not None:  # a look-alike must also give what the implementation gives on other sizes
         candidates = [mistake for mistake in candidates if resized.reproduced_by(mistake.module, observe)]
-    if len(candidates) == 1 and getattr(call, "capability", None) not in measure.DECODERS:
+    decoding = getattr(call, "capability", None) in measure.DECODERS
+    if len(candidates) == 1 and not decoding:
         found = []  # one look-alike, and it holds on other sizes too: measuring would only cost
     else:  # a decoding step's one query sees alike under several mistakes: what it sees is measured too
         found = measurements(impl, call, observe, got, expected, plain)
@@ -207,11 +208,14 @@ def _explained(impl, call, observe, got, expected, plain):
             return [f"looks like: {titles[0]} (measured: {finding.why})", *measured]
         return [f"measured: fits {len(titles)} descriptions: {'; '.join(titles)} (the summary at the end weighs the "
                 "other checks)", *measured]
-    # Several look-alikes and one measured description: the summary may name the description if
-    # the look-alikes stay together over every check (two mistakes that both leave a mask unapplied).
-    shared = [MEASURED + titles[0]] if len(candidates) > 1 and len(titles) == 1 else []
-    if candidates and getattr(call, "capability", None) in measure.DECODERS:
-        shared = [MEASURED + title for title in titles]  # beside the look-alike: the summary weighs them
+    if candidates and decoding:  # a decoder's measured descriptions all go beside its look-alikes
+        shared = [MEASURED + title for title in titles]
+    elif len(candidates) > 1 and len(titles) == 1:
+        # Several look-alikes and one measured description: the summary may name the description if
+        # the look-alikes stay together over every check (two mistakes that both leave a mask unapplied).
+        shared = [MEASURED + titles[0]]
+    else:
+        shared = []
     records.note(candidates=[mistake.name for mistake in candidates] + shared)
     if len(candidates) == 1:
         (mistake,) = candidates

@@ -275,11 +275,11 @@ def visibility(impl, call, observe):
     probe = probed(impl, _drawn(call, blind=True), observe)
     if probe is None or _keys(probe.call) > MOST_POSITIONS:
         return None
+    measured = Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)  # nothing to say, but its probe
     if not np.isfinite(probe.seen[np.isfinite(probe.expected)]).any():
-        return Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)
+        return measured
     seen = _sees(probe, lambda changed: _observed(impl, changed, observe))
     expected = _sees(probe, lambda changed: np.asarray(observe(_answer(EXACT, changed)), dtype=np.float64))
-    measured = Finding("visibility", {}, (), probes=(probe.kept(),), whole=False)  # nothing to say, but its probe
     if seen is None or expected is None or (seen == expected).all():
         return measured
     if not (seen > 0).any() and call.capability in LAYERS:  # w_q = 0 silenced it: the blinding, not visibility
@@ -363,13 +363,13 @@ def _one_hot_values(call):
     eye = np.eye(d_model)
     params = {"w_q": rng.standard_normal((d_model, d_model)), "w_k": rng.standard_normal((d_model, d_model)),
               "w_v": eye, "w_o": eye}
-    one_hot = {name: np.broadcast_to(np.eye(min(named[name].shape[1], d_model), d_model),
-                                     (batch, min(named[name].shape[1], d_model), d_model)).copy()
-               for name in ("x", "context") if name in named}
+    lengths = {name: min(named[name].shape[1], d_model) for name in ("x", "context") if name in named}
+    one_hot = {name: np.broadcast_to(np.eye(length, d_model), (batch, length, d_model)).copy()
+               for name, length in lengths.items()}
     changed = {**named, **{name: cast_floats(value, call.dtype) for name, value in one_hot.items()},
                "params": {name: cast_floats(value, call.dtype) for name, value in params.items()}, "n_heads": 1}
     changed.update({name: value for name, value in (("n_kv_heads", 1), ("mask", None)) if name in named})
-    return drawn.replaced(changed), one_hot.get("context", one_hot["x"]).shape[1]
+    return drawn.replaced(changed), lengths.get("context", lengths["x"])
 
 
 TILED = "query head h reads key/value head h % n_kv_heads, not h // (n_heads / n_kv_heads) (the heads tiled)"
